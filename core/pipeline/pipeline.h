@@ -1,0 +1,125 @@
+// The CANDIES pipeline, end to end: align two modalities, preprocess, build
+// graphs, train the graph auto-encoders, pick the low-quality modality, denoise
+// it (conditional diffusion), integrate (contrastive graph network), cluster.
+//
+// This is the one entry point that `candies run` (local) and candiesd (remote)
+// both call, so a job gives the same result wherever it runs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <utility>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "absl/status/statusor.h"
+#include "core/cluster/cluster.h"
+#include "core/io/anndata.h"
+#include "core/models/diffusion.h"
+#include "core/preprocess/preprocess.h"
+#include "core/util/progress.h"
+
+namespace candies {
+
+enum class Preset { kFast, kPaper };
+absl::StatusOr<Preset> ParsePreset(absl::string_view text);  // "fast" | "paper"
+const char* PresetName(Preset preset);
+
+// What a job computes. kFull = denoise + integrate + cluster; kIntegrate skips
+// the denoiser (the paper's ablation); kDenoise stops after the denoiser;
+// kCluster clusters an existing embedding (ClusterOnly below).
+enum class JobKind { kFull, kIntegrate, kDenoise, kCluster };
+absl::StatusOr<JobKind> ParseJobKind(absl::string_view text);  // "full" | "integrate" | "denoise" | "cluster"
+const char* JobKindName(JobKind kind);
+
+enum class LowQuality { kAuto, kMod1, kMod2 };
+absl::StatusOr<LowQuality> ParseLowQuality(absl::string_view text);  // "auto" | "mod1" | "mod2"
+
+// Graph auto-encoder per modality (ALGORITHM.md 2.1).
+struct GaeOptions {
+  int64_t hidden = 128;
+  int64_t latent = 64;       // protein / atac
+  int64_t rna_latent = 256;  // rna path (ZINB)
+  double dropout = 0.1;
+  int64_t epochs = 300;
+  double lr = 1e-3;
+  double mse_weight = 2.0;   // a
+  double zinb_weight = 0.1;  // b
+  int64_t spatial_k = 3;
+};
+
+// Contrastive graph integration (ALGORITHM.md 3).
+struct IntegrationOptions {
+  int64_t out_dim = 64;
+  int64_t epochs = 200;
+  double lr = 1e-3;
+  double temperature = 0.07;
+  int64_t patience = 10;
+  double min_delta = 1e-3;
+  int64_t spatial_k = 3;
+  int64_t feature_k = 20;
+  // NT-Xent over all spots is O(N^2) memory; above this many spots it is
+  // computed over random minibatches of this size (memory linear in N).
+  int64_t contrastive_batch = 4096;
+};
+
+struct PipelineOptions {
+  Preset preset = Preset::kFast;
+  JobKind kind = JobKind::kFull;
+  int64_t n_clusters = 0;  // required (> 0)
+  LowQuality low_quality = LowQuality::kAuto;
+  std::string labels_key;   // obs column of mod1 (or mod2) with true domains; optional
+  std::string device = "auto";
+  uint64_t seed = 0;
+  int threads = 0;  // 0: LibTorch's default
+  PreprocessOptions preprocess;
+  GaeOptions gae;
+  DiffusionOptions diffusion;
+  IntegrationOptions integration;
+  ClusterOptions cluster;
+  std::string save_model_dir;  // non-empty: save the trained denoiser there
+  std::string load_model_dir;  // non-empty: apply this denoiser instead of training
+  bool keep_raw_in_denoised = true;  // layers["raw"] in the denoised AnnData
+
+  // The preset's defaults (every field above), for `n_clusters` domains.
+  static PipelineOptions FromPreset(Preset preset);
+};
+
+struct ModalityInput {
+  std::string name;  // "mod1"/"mod2" role is positional; name is for messages ("rna", "prot")
+  ModalityKind kind = ModalityKind::kRna;
+  std::shared_ptr<const AnnData> adata;
+};
+
+struct PipelineResult {
+  std::vector<std::string> obs_names;  // mod1's spot names, in mod1's order
+  std::vector<float> spatial;          // N x 2 row-major
+  torch::Tensor joint;                 // N x out_dim (CPU float32): obsm["X_candies"]
+  torch::Tensor emb_mod1, emb_mod2;    // per-modality embeddings
+  torch::Tensor denoised;              // low-quality embedding after denoising (undefined if skipped)
+  std::shared_ptr<AnnData> denoised_expression;  // low-quality modality, denoised (optional)
+  std::vector<int32_t> clusters;       // N, 0-based
+  std::string low_quality;             // "mod1" or "mod2"
+  std::vector<std::pair<std::string, double>> stage_seconds;
+  std::vector<std::pair<std::string, double>> metrics;  // when labels_key was given
+  UnsValue uns;  // uns["candies"]: parameters, seed, version, device, stages, metrics
+};
+
+// Runs `options.kind` on two modalities measured on the same spots. Spots are
+// matched by obs name, or by coordinates when no names are shared; unmatched
+// spots are an InvalidArgument error that lists how many (and a few names).
+// Stops with Cancelled when `cancel` fires (checked at least once per epoch).
+absl::StatusOr<PipelineResult> RunPipeline(const ModalityInput& mod1, const ModalityInput& mod2,
+                                           const PipelineOptions& options,
+                                           const ProgressSink& progress = {},
+                                           const CancelToken* cancel = nullptr);
+
+// The OUT.h5ad of `candies run`: obs index = spot names, obs["candies_cluster"]
+// (categorical), obsm["X_candies"], ["X_candies_mod1"], ["X_candies_mod2"],
+// ["X_candies_denoised"], ["spatial"], uns["candies"].
+AnnData ResultToAnnData(const PipelineResult& result);
+
+}  // namespace candies

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Configures and builds candies. Usage: scripts/build.sh [BUILD_DIR] [extra cmake args]
+# Environment: CANDIES_BUILD_TYPE (Release), CANDIES_SANITIZE (e.g. address,undefined),
+# CANDIES_JOBS (nproc).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build}
+shift || true
+jobs=${CANDIES_JOBS:-$(nproc)}
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+cmake -S "$root" -B "$build" -G Ninja \
+  -DCMAKE_BUILD_TYPE="${CANDIES_BUILD_TYPE:-Release}" \
+  -DCANDIES_SANITIZE="${CANDIES_SANITIZE:-}" "$@" >/dev/null
+cmake --build "$build" -j "$jobs"

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian package that the build, the tests and the demo need.
+# Idempotent and quick when everything is present. Run as root (or with sudo).
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libtorch-dev libopenblas0-pthread     # LibTorch; OpenBLAS avoids the ~13x slower reference BLAS
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libhdf5-dev prometheus-cpp-dev libsqlite3-dev
+  libgtest-dev libgmock-dev
+  libigraph-dev libarpack2-dev libglpk-dev libgmp-dev libplfit-dev   # Leiden (igraph's CMake config needs all four)
+  libnanoflann-dev                      # spatial kNN (KD-tree)
+  # Python side: interop tests against the real anndata, reference metrics
+  # (scikit-learn), and the Python client (grpcio).
+  python3 python3-anndata python3-h5py python3-numpy python3-scipy python3-pandas
+  python3-sklearn python3-grpcio python3-protobuf
+  curl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+echo "setup: installing ${#missing[@]} packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup: done"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian machine to a full test run:
+# installs dependencies, builds, runs the whole ctest suite verbosely.
+# Exits non-zero on any failure. CANDIES_SANITIZE=address,undefined builds the
+# suite with sanitizers in build-sanitize/.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/setup.sh"
+build=$root/build
+if [[ -n ${CANDIES_SANITIZE:-} ]]; then
+  build=$root/build-sanitize
+  export CANDIES_BUILD_TYPE=${CANDIES_BUILD_TYPE:-RelWithDebInfo}
+fi
+"$root/scripts/build.sh" "$build"
+cd "$build"
+# Tests use 2 cores between them: one test at a time, LibTorch's threads inside.
+ctest --output-on-failure -V --timeout "${CANDIES_TEST_TIMEOUT:-900}" "$@"

@@ -1,0 +1,71 @@
+#include "core/runtime/runtime.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "client/cli/args.h"
+
+namespace candies {
+namespace {
+
+TEST(ResolveDevice, CpuAndAuto) {
+  auto cpu = ResolveDevice("cpu");
+  ASSERT_TRUE(cpu.ok()) << cpu.status();
+  EXPECT_TRUE(cpu->is_cpu());
+  auto automatic = ResolveDevice("auto");
+  ASSERT_TRUE(automatic.ok()) << automatic.status();
+  EXPECT_EQ(automatic->is_cuda(), CudaAvailable());
+}
+
+TEST(ResolveDevice, RejectsUnknownSpellingNamingIt) {
+  auto bad = ResolveDevice("gpu0");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("gpu0"), std::string::npos);
+  auto bad_index = ResolveDevice("cuda:x");
+  EXPECT_FALSE(bad_index.ok());
+}
+
+TEST(ResolveDevice, CudaWithoutDeviceIsFailedPrecondition) {
+  if (CudaAvailable()) GTEST_SKIP() << "a CUDA device is present; covered by the CUDA run";
+  auto cuda = ResolveDevice("cuda");
+  ASSERT_FALSE(cuda.ok());
+  EXPECT_EQ(cuda.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(SeedEverything, SameSeedSameDraws) {
+  SeedEverything(7);
+  torch::Tensor a = torch::randn({16});
+  SeedEverything(7);
+  torch::Tensor b = torch::randn({16});
+  EXPECT_TRUE(torch::equal(a, b));
+}
+
+TEST(Args, ParsesValuesSwitchesAndDefaults) {
+  std::vector<cli::FlagSpec> specs = {{"out", true, "output", ""},
+                                      {"seed", true, "seed", "0"},
+                                      {"verbose", false, "switch", ""}};
+  auto args = cli::Args::Parse({"in.h5ad", "--out", "o.h5ad", "--verbose", "--seed=5"}, specs);
+  ASSERT_TRUE(args.ok()) << args.status();
+  EXPECT_EQ(args->Get("out"), "o.h5ad");
+  EXPECT_TRUE(args->Has("verbose"));
+  EXPECT_EQ(*args->GetInt("seed"), 5);
+  ASSERT_EQ(args->positional().size(), 1u);
+  EXPECT_EQ(args->positional()[0], "in.h5ad");
+}
+
+TEST(Args, UnknownFlagAndMissingValueAreErrorsNamingTheFlag) {
+  std::vector<cli::FlagSpec> specs = {{"out", true, "output", ""}};
+  auto unknown = cli::Args::Parse({"--outt", "x"}, specs);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("--outt"), std::string::npos);
+  auto missing = cli::Args::Parse({"--out"}, specs);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("--out"), std::string::npos);
+  auto args = cli::Args::Parse({"--out", "x"}, specs);
+  ASSERT_TRUE(args.ok());
+  EXPECT_FALSE(args->GetInt("out").ok());
+}
+
+}  // namespace
+}  // namespace candies
