@@ -19,6 +19,8 @@
 #include "core/cluster/cluster.h"
 #include "core/io/anndata.h"
 #include "core/models/diffusion.h"
+#include "core/models/gae.h"
+#include "core/models/integration.h"
 #include "core/preprocess/preprocess.h"
 #include "core/util/progress.h"
 
@@ -38,33 +40,8 @@ const char* JobKindName(JobKind kind);
 enum class LowQuality { kAuto, kMod1, kMod2 };
 absl::StatusOr<LowQuality> ParseLowQuality(absl::string_view text);  // "auto" | "mod1" | "mod2"
 
-// Graph auto-encoder per modality (ALGORITHM.md 2.1).
-struct GaeOptions {
-  int64_t hidden = 128;
-  int64_t latent = 64;       // protein / atac
-  int64_t rna_latent = 256;  // rna path (ZINB)
-  double dropout = 0.1;
-  int64_t epochs = 300;
-  double lr = 1e-3;
-  double mse_weight = 2.0;   // a
-  double zinb_weight = 0.1;  // b
-  int64_t spatial_k = 3;
-};
-
-// Contrastive graph integration (ALGORITHM.md 3).
-struct IntegrationOptions {
-  int64_t out_dim = 64;
-  int64_t epochs = 200;
-  double lr = 1e-3;
-  double temperature = 0.07;
-  int64_t patience = 10;
-  double min_delta = 1e-3;
-  int64_t spatial_k = 3;
-  int64_t feature_k = 20;
-  // NT-Xent over all spots is O(N^2) memory; above this many spots it is
-  // computed over random minibatches of this size (memory linear in N).
-  int64_t contrastive_batch = 4096;
-};
+// GaeOptions (core/models/gae.h) and IntegrationOptions (core/models/integration.h)
+// are the per-stage settings.
 
 struct PipelineOptions {
   Preset preset = Preset::kFast;
