@@ -57,6 +57,9 @@ struct PipelineOptions {
   DiffusionOptions diffusion;
   IntegrationOptions integration;
   ClusterOptions cluster;
+  // Clustering used to compare the two GAE embeddings (ALGORITHM.md 2.2); falls
+  // back to cluster.method when it misses n_clusters.
+  ClusterMethod selection_method = ClusterMethod::kLeiden;
   std::string save_model_dir;  // non-empty: save the trained denoiser there
   std::string load_model_dir;  // non-empty: apply this denoiser instead of training
   bool keep_raw_in_denoised = true;  // layers["raw"] in the denoised AnnData

@@ -1,0 +1,167 @@
+// `candies run`: the whole CANDIES job on two modalities (two .h5ad files or one
+// .h5mu), writing OUT.h5ad (core/pipeline/pipeline.h, ResultToAnnData).
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "client/cli/args.h"
+#include "client/cli/command.h"
+#include "core/cluster/cluster.h"
+#include "core/io/h5ad.h"
+#include "core/pipeline/pipeline.h"
+
+namespace candies::cli {
+namespace {
+
+std::vector<FlagSpec> Specs() {
+  return {
+      {"mod1", true, "modality 1: an .h5ad path, or a modality name with --mudata", ""},
+      {"mod2", true, "modality 2: an .h5ad path, or a modality name with --mudata", ""},
+      {"mudata", true, "one .h5mu holding both modalities", ""},
+      {"mod1-kind", true, "rna | protein | atac", "rna"},
+      {"mod2-kind", true, "rna | protein | atac", "protein"},
+      {"n-clusters", true, "number of spatial domains (required)", ""},
+      {"out", true, "output .h5ad (required)", ""},
+      {"low-quality", true, "auto | mod1 | mod2", "auto"},
+      {"labels-key", true, "obs column with true domains (prints ARI, NMI, ...)", ""},
+      {"preset", true, "fast | paper", "fast"},
+      {"device", true, "auto | cpu | cuda | cuda:N", "auto"},
+      {"seed", true, "random seed", "0"},
+      {"threads", true, "CPU threads (0: LibTorch default)", "0"},
+      {"cluster-method", true, "mclust | leiden | kmeans", "mclust"},
+      {"no-denoise", false, "skip the diffusion denoiser (integrate the GAE embeddings)", ""},
+      {"help", false, "show this help", ""},
+  };
+}
+
+int Fail(const std::string& msg) {
+  std::fprintf(stderr, "candies run: %s\n", msg.c_str());
+  return 1;
+}
+int Fail(const absl::Status& s) { return Fail(std::string(s.message())); }
+
+// Renders progress events: a bar when stderr is a terminal, else one line per stage.
+class ProgressPrinter {
+ public:
+  ProgressPrinter() : tty_(isatty(fileno(stderr)) != 0) {}
+  void operator()(const ProgressEvent& ev) {
+    if (ev.step == 0) {  // a stage finished
+      if (tty_) std::fprintf(stderr, "\r\033[K");
+      std::fprintf(stderr, "[%s] %s\n", ev.stage.c_str(), ev.message.c_str());
+      return;
+    }
+    if (!tty_) {
+      if (ev.stage != last_stage_) {
+        std::fprintf(stderr, "[%s] training %lld epochs...\n", ev.stage.c_str(),
+                     static_cast<long long>(ev.total_steps));
+        last_stage_ = ev.stage;
+      }
+      return;
+    }
+    const int width = 30;
+    const int filled = ev.total_steps > 0
+                           ? static_cast<int>(width * ev.step / ev.total_steps)
+                           : 0;
+    std::string bar(filled, '#');
+    bar.resize(width, '.');
+    std::fprintf(stderr, "\r\033[K[%s] %s %lld/%lld loss %.4g ETA %.0fs", ev.stage.c_str(),
+                 bar.c_str(), static_cast<long long>(ev.step),
+                 static_cast<long long>(ev.total_steps), ev.loss,
+                 ev.eta_seconds < 0 ? 0.0 : ev.eta_seconds);
+    std::fflush(stderr);
+  }
+
+ private:
+  bool tty_;
+  std::string last_stage_;
+};
+
+int RunRun(const std::vector<std::string>& argv) {
+  const auto specs = Specs();
+  auto args = Args::Parse(argv, specs);
+  if (!args.ok()) return Fail(args.status());
+  if (args->Has("help")) {
+    std::printf("%s", Args::Usage("run",
+                                  "--mod1 A.h5ad --mod2 B.h5ad --n-clusters K --out OUT.h5ad "
+                                  "[flags]  |  --mudata F.h5mu --mod1 rna --mod2 prot ...",
+                                  specs).c_str());
+    return 0;
+  }
+  for (const char* f : {"mod1", "mod2", "n-clusters", "out"})
+    if (args->Get(f).empty()) return Fail(absl::StrCat("--", f, " is required (see --help)"));
+
+  auto preset = ParsePreset(args->Get("preset"));
+  if (!preset.ok()) return Fail(preset.status());
+  PipelineOptions o = PipelineOptions::FromPreset(*preset);
+  o.kind = args->Has("no-denoise") ? JobKind::kIntegrate : JobKind::kFull;
+  auto k = args->GetInt("n-clusters");
+  if (!k.ok()) return Fail(k.status());
+  o.n_clusters = *k;
+  auto lq = ParseLowQuality(args->Get("low-quality"));
+  if (!lq.ok()) return Fail(lq.status());
+  o.low_quality = *lq;
+  o.labels_key = args->Get("labels-key");
+  o.device = args->Get("device");
+  auto seed = args->GetInt("seed");
+  if (!seed.ok()) return Fail(seed.status());
+  if (*seed < 0) return Fail("--seed: must be >= 0");
+  o.seed = static_cast<uint64_t>(*seed);
+  auto threads = args->GetInt("threads");
+  if (!threads.ok()) return Fail(threads.status());
+  o.threads = static_cast<int>(*threads);
+  auto method = ParseClusterMethod(args->Get("cluster-method"));
+  if (!method.ok()) return Fail(method.status());
+  o.cluster.method = *method;
+
+  ModalityInput m1, m2;
+  auto kind1 = ParseModalityKind(args->Get("mod1-kind"));
+  if (!kind1.ok()) return Fail(kind1.status());
+  auto kind2 = ParseModalityKind(args->Get("mod2-kind"));
+  if (!kind2.ok()) return Fail(kind2.status());
+  m1.kind = *kind1;
+  m2.kind = *kind2;
+  m1.name = args->Get("mod1");
+  m2.name = args->Get("mod2");
+  if (!args->Get("mudata").empty()) {
+    auto mu = ReadH5mu(args->Get("mudata"));
+    if (!mu.ok()) return Fail(mu.status());
+    for (auto* m : {&m1, &m2}) {
+      const AnnData* a = mu->Find(m->name);
+      if (a == nullptr) return Fail(absl::StrCat("--mudata: no modality \"", m->name, "\" in the file"));
+      auto copy = std::make_shared<AnnData>(*a);
+      // MuData may keep the coordinates globally.
+      if (copy->obsm.count("spatial") == 0 && mu->obsm.count("spatial") > 0 &&
+          mu->obsm.at("spatial").n_rows == copy->n_obs())
+        copy->obsm["spatial"] = mu->obsm.at("spatial");
+      m->adata = copy;
+    }
+  } else {
+    for (auto* m : {&m1, &m2}) {
+      auto a = ReadH5ad(m->name);
+      if (!a.ok()) return Fail(a.status());
+      m->adata = std::make_shared<AnnData>(std::move(*a));
+    }
+  }
+
+  ProgressPrinter printer;
+  auto result = RunPipeline(m1, m2, o, [&](const ProgressEvent& ev) { printer(ev); });
+  if (!result.ok()) return Fail(result.status());
+  if (auto s = WriteH5ad(ResultToAnnData(*result), args->Get("out")); !s.ok()) return Fail(s);
+  std::printf("low-quality modality: %s\n", result->low_quality.c_str());
+  for (const auto& [name, v] : result->metrics) std::printf("%s\t%.4f\n", name.c_str(), v);
+  for (const auto& [name, v] : result->stage_seconds)
+    std::fprintf(stderr, "seconds %-12s %.2f\n", name.c_str(), v);
+  std::printf("wrote %s\n", args->Get("out").c_str());
+  return 0;
+}
+
+}  // namespace
+
+CANDIES_CLI_COMMAND(run, "run", "denoise + integrate two modalities and find spatial domains", RunRun);
+
+}  // namespace candies::cli

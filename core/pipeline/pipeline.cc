@@ -1,0 +1,429 @@
+#include "core/pipeline/pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include <torch/torch.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/graph/graph.h"
+#include "core/metrics/metrics.h"
+#include "core/pipeline/modality_selection.h"
+#include "core/runtime/runtime.h"
+#include "core/util/status_macros.h"
+
+#ifndef CANDIES_VERSION
+#define CANDIES_VERSION "dev"
+#endif
+
+namespace candies {
+
+absl::StatusOr<Preset> ParsePreset(absl::string_view text) {
+  const std::string t = absl::AsciiStrToLower(text);
+  if (t == "fast") return Preset::kFast;
+  if (t == "paper") return Preset::kPaper;
+  return absl::InvalidArgumentError(absl::StrCat("preset: '", t, "' is not fast|paper"));
+}
+const char* PresetName(Preset preset) { return preset == Preset::kFast ? "fast" : "paper"; }
+
+absl::StatusOr<JobKind> ParseJobKind(absl::string_view text) {
+  const std::string t = absl::AsciiStrToLower(text);
+  if (t == "full") return JobKind::kFull;
+  if (t == "integrate") return JobKind::kIntegrate;
+  if (t == "denoise") return JobKind::kDenoise;
+  if (t == "cluster") return JobKind::kCluster;
+  return absl::InvalidArgumentError(
+      absl::StrCat("job kind: '", t, "' is not full|integrate|denoise|cluster"));
+}
+const char* JobKindName(JobKind kind) {
+  switch (kind) {
+    case JobKind::kFull: return "full";
+    case JobKind::kIntegrate: return "integrate";
+    case JobKind::kDenoise: return "denoise";
+    case JobKind::kCluster: return "cluster";
+  }
+  return "full";
+}
+
+absl::StatusOr<LowQuality> ParseLowQuality(absl::string_view text) {
+  const std::string t = absl::AsciiStrToLower(text);
+  if (t == "auto") return LowQuality::kAuto;
+  if (t == "mod1") return LowQuality::kMod1;
+  if (t == "mod2") return LowQuality::kMod2;
+  return absl::InvalidArgumentError(absl::StrCat("low_quality: '", t, "' is not auto|mod1|mod2"));
+}
+
+PipelineOptions PipelineOptions::FromPreset(Preset preset) {
+  PipelineOptions o;
+  o.preset = preset;
+  if (preset == Preset::kFast) {
+    // The smallest settings that keep the simulation accuracy target on a
+    // 2-core CPU (bench/quality measures it; docs/SCIENCE.md has the numbers).
+    o.preprocess.n_top_genes = 2000;
+    o.preprocess.n_comps = 30;
+    o.gae.epochs = 100;
+    o.integration.epochs = 100;
+    o.diffusion.hidden = 128;
+    o.diffusion.depth = 2;
+    o.diffusion.heads = 4;
+    o.diffusion.timesteps = 200;
+    o.diffusion.max_epochs = 100;
+    o.diffusion.lr_step = 50;
+    o.diffusion.patience = 15;
+  } else {
+    // The authors' sizes: GAE 300 epochs, integration 200, DiT 512/6/16, T=800.
+    o.preprocess.n_top_genes = 3000;
+    o.preprocess.n_comps = 50;
+    o.gae.epochs = 300;
+    o.integration.epochs = 200;
+  }
+  return o;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+absl::Status CheckModality(const ModalityInput& m, const char* role) {
+  if (m.adata == nullptr) return absl::InvalidArgumentError(absl::StrCat(role, ": no AnnData given"));
+  const AnnData& a = *m.adata;
+  if (!a.has_x || a.X.n_rows == 0 || a.X.n_cols == 0)
+    return absl::InvalidArgumentError(absl::StrCat(role, " (", m.name, "): X is empty or missing"));
+  if (a.X.n_rows != a.n_obs())
+    return absl::InvalidArgumentError(absl::StrCat(role, " (", m.name, "): X has ", a.X.n_rows,
+                                                   " rows but obs has ", a.n_obs()));
+  auto it = a.obsm.find("spatial");
+  if (it == a.obsm.end())
+    return absl::InvalidArgumentError(
+        absl::StrCat(role, " (", m.name, "): obsm[\"spatial\"] is missing (spot coordinates)"));
+  if (it->second.n_rows != a.n_obs() || it->second.n_cols < 2)
+    return absl::InvalidArgumentError(absl::StrCat(
+        role, " (", m.name, "): obsm[\"spatial\"] must be n_obs x 2 (is ", it->second.n_rows, " x ",
+        it->second.n_cols, ")"));
+  // Zero variance: every stored value equal and the matrix fully dense.
+  const auto& v = a.X.values;
+  if (!v.empty()) {
+    auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    const bool full = a.X.nnz() == a.X.n_rows * a.X.n_cols;
+    if (*lo == *hi && (full || *lo == 0.0f))
+      return absl::InvalidArgumentError(
+          absl::StrCat(role, " (", m.name, "): X has zero variance (every value is ", *lo, ")"));
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(role, " (", m.name, "): X has no non-zero value"));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<float> Coords(const AnnData& a) {
+  Matrix s = ToDense(a.obsm.at("spatial"));
+  std::vector<float> out(static_cast<size_t>(2 * s.n_rows));
+  for (int64_t i = 0; i < s.n_rows; ++i) {
+    out[2 * i] = s.values[i * s.n_cols];
+    out[2 * i + 1] = s.values[i * s.n_cols + 1];
+  }
+  return out;
+}
+
+// Row i of mod1 is row order[i] of mod2. By obs name; when no name is shared,
+// by exact coordinates. Unmatched spots are an error, never silently dropped.
+absl::StatusOr<std::vector<int64_t>> MatchSpots(const AnnData& a1, const AnnData& a2) {
+  const int64_t n1 = a1.n_obs(), n2 = a2.n_obs();
+  std::unordered_map<std::string, int64_t> by_name;
+  for (int64_t j = 0; j < n2; ++j) by_name.emplace(a2.obs.index[j], j);
+  std::vector<int64_t> order(static_cast<size_t>(n1), -1);
+  int64_t shared = 0;
+  for (int64_t i = 0; i < n1; ++i) {
+    auto it = by_name.find(a1.obs.index[i]);
+    if (it != by_name.end()) { order[i] = it->second; ++shared; }
+  }
+  std::string how = "obs name";
+  if (shared == 0) {
+    how = "coordinates (no obs name is shared)";
+    std::map<std::pair<float, float>, int64_t> by_xy;
+    auto c2 = Coords(a2);
+    for (int64_t j = 0; j < n2; ++j) by_xy.emplace(std::make_pair(c2[2 * j], c2[2 * j + 1]), j);
+    auto c1 = Coords(a1);
+    for (int64_t i = 0; i < n1; ++i) {
+      auto it = by_xy.find({c1[2 * i], c1[2 * i + 1]});
+      if (it != by_xy.end()) { order[i] = it->second; ++shared; }
+    }
+  }
+  std::set<int64_t> used(order.begin(), order.end());
+  used.erase(-1);
+  if (shared != n1 || n1 != n2 || static_cast<int64_t>(used.size()) != n1) {
+    std::vector<std::string> examples;
+    for (int64_t i = 0; i < n1 && examples.size() < 5; ++i)
+      if (order[i] < 0) examples.push_back(a1.obs.index[i]);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "spot matching by ", how, ": ", n1 - shared, " of ", n1, " mod1 spots have no match in mod2 (",
+        n2, " spots, ", n2 - static_cast<int64_t>(used.size()), " unmatched)",
+        examples.empty() ? "" : absl::StrCat("; e.g. ", absl::StrJoin(examples, ", ")),
+        ". Subset both modalities to the same spots first."));
+  }
+  return order;
+}
+
+AnnData ReorderRows(const AnnData& a, const std::vector<int64_t>& rows) {
+  AnnData out;
+  out.X = Subset(a.X, rows);
+  out.var = a.var;
+  for (int64_t r : rows) out.obs.index.push_back(a.obs.index[r]);
+  out.obsm["spatial"] = Subset(a.obsm.at("spatial"), rows);
+  return out;
+}
+
+absl::StatusOr<std::vector<int32_t>> TruthLabels(const AnnData& a1, const AnnData* a2,
+                                                 const std::vector<int64_t>& order,
+                                                 const std::string& key) {
+  const Column* col = a1.obs.Find(key);
+  bool from2 = false;
+  if (col == nullptr && a2 != nullptr) { col = a2->obs.Find(key); from2 = true; }
+  if (col == nullptr)
+    return absl::InvalidArgumentError(
+        absl::StrCat("labels_key: obs column \"", key, "\" is in neither modality"));
+  std::vector<std::string> labels;
+  for (int64_t i = 0; i < a1.n_obs(); ++i)
+    labels.push_back(col->ValueAsString(from2 ? order[i] : i));
+  return metrics::EncodeLabels(labels);
+}
+
+UnsValue Params(const PipelineOptions& o) {
+  UnsValue p = UnsValue::Map();
+  p.Set("preset", UnsValue::String(PresetName(o.preset)));
+  p.Set("kind", UnsValue::String(JobKindName(o.kind)));
+  p.Set("n_clusters", UnsValue::Int(o.n_clusters));
+  p.Set("cluster_method", UnsValue::String(ClusterMethodName(o.cluster.method)));
+  p.Set("n_top_genes", UnsValue::Int(o.preprocess.n_top_genes));
+  p.Set("n_comps", UnsValue::Int(o.preprocess.n_comps));
+  p.Set("gae_epochs", UnsValue::Int(o.gae.epochs));
+  p.Set("gae_hidden", UnsValue::Int(o.gae.hidden));
+  p.Set("gae_latent", UnsValue::Int(o.gae.latent));
+  p.Set("gae_rna_latent", UnsValue::Int(o.gae.rna_latent));
+  p.Set("gae_lr", UnsValue::Float(o.gae.lr));
+  p.Set("integration_epochs", UnsValue::Int(o.integration.epochs));
+  p.Set("integration_out_dim", UnsValue::Int(o.integration.out_dim));
+  p.Set("temperature", UnsValue::Float(o.integration.temperature));
+  p.Set("spatial_k", UnsValue::Int(o.integration.spatial_k));
+  p.Set("feature_k", UnsValue::Int(o.integration.feature_k));
+  p.Set("contrastive_batch", UnsValue::Int(o.integration.contrastive_batch));
+  p.Set("labels_key", UnsValue::String(o.labels_key));
+  return p;
+}
+
+absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const ModalityInput& mod2,
+                                               const PipelineOptions& options,
+                                               const ProgressSink& progress,
+                                               const CancelToken* cancel) {
+  if (options.n_clusters < 1)
+    return absl::InvalidArgumentError(
+        absl::StrCat("n_clusters: must be >= 1 (got ", options.n_clusters, ")"));
+  CANDIES_RETURN_IF_ERROR(CheckModality(mod1, "mod1"));
+  CANDIES_RETURN_IF_ERROR(CheckModality(mod2, "mod2"));
+  const AnnData& a1 = *mod1.adata;
+  const int64_t n = a1.n_obs();
+  if (options.n_clusters > n)
+    return absl::InvalidArgumentError(
+        absl::StrCat("n_clusters: ", options.n_clusters, " is more than the ", n, " spots"));
+  const int64_t need = std::max(options.gae.spatial_k,
+                                std::max(options.integration.spatial_k, options.integration.feature_k));
+  if (options.gae.spatial_k < 1 || options.integration.spatial_k < 1 || options.integration.feature_k < 1)
+    return absl::InvalidArgumentError("spatial_k / feature_k: must be >= 1");
+  if (n <= need)
+    return absl::InvalidArgumentError(absl::StrCat("n_obs: ", n, " spots is too few for k = ", need,
+                                                   " neighbours (need more than k)"));
+  CANDIES_ASSIGN_OR_RETURN(torch::Device device, ResolveDevice(options.device));
+  SetNumThreads(options.threads);
+  SeedEverything(options.seed);
+  const auto t_all = Clock::now();
+
+  PipelineResult result;
+  result.obs_names = a1.obs.index;
+  result.spatial = Coords(a1);
+  UnsValue uns = UnsValue::Map();
+  uns.Set("version", UnsValue::String(CANDIES_VERSION));
+  uns.Set("seed", UnsValue::Int(static_cast<int64_t>(options.seed)));
+  uns.Set("device", UnsValue::String(DeviceName(device)));
+  uns.Set("params", Params(options));
+  auto stage_done = [&](const std::string& stage, Clock::time_point t0) {
+    const double s = Since(t0);
+    result.stage_seconds.emplace_back(stage, s);
+    ProgressEvent ev{stage, 0, 0, std::nan(""), 0, absl::StrCat("done in ", s, " s")};
+    return ReportAndCheckCancel(progress, cancel, ev);
+  };
+
+  // Align mod2 to mod1's spots.
+  CANDIES_ASSIGN_OR_RETURN(std::vector<int64_t> order, MatchSpots(a1, *mod2.adata));
+  std::vector<int32_t> truth;
+  if (!options.labels_key.empty()) {
+    CANDIES_ASSIGN_OR_RETURN(truth, TruthLabels(a1, mod2.adata.get(), order, options.labels_key));
+  }
+
+  ClusterOptions copts = options.cluster;
+  copts.n_clusters = options.n_clusters;
+  copts.seed = options.seed;
+
+  if (options.kind == JobKind::kCluster) {
+    auto it = a1.obsm.find("X_candies");
+    if (it == a1.obsm.end())
+      return absl::InvalidArgumentError(
+          "mod1: obsm[\"X_candies\"] is missing (kind cluster re-clusters an existing embedding)");
+    auto t0 = Clock::now();
+    result.joint = MatrixToTensor(it->second);
+    CANDIES_ASSIGN_OR_RETURN(Clustering c, Cluster(result.joint, copts));
+    result.clusters = c.labels;
+    stage_done("cluster", t0);
+  } else {
+    AnnData a2 = ReorderRows(*mod2.adata, order);
+    // Preprocess.
+    auto t0 = Clock::now();
+    PreprocessOptions popts = options.preprocess;
+    popts.seed = options.seed;
+    auto p1 = PreprocessModality(a1, mod1.kind, popts);
+    if (!p1.ok()) return absl::Status(p1.status().code(), absl::StrCat("mod1 (", mod1.name, "): ", p1.status().message()));
+    auto p2 = PreprocessModality(a2, mod2.kind, popts);
+    if (!p2.ok()) return absl::Status(p2.status().code(), absl::StrCat("mod2 (", mod2.name, "): ", p2.status().message()));
+    CANDIES_ASSIGN_OR_RETURN(KnnResult spatial_knn,
+                             SpatialKnn(result.spatial, n, 2, options.gae.spatial_k));
+    torch::Tensor adj_gae = NormalizedAdjacency(spatial_knn, n, device);
+    if (stage_done("preprocess", t0)) return absl::CancelledError("cancelled after preprocess");
+
+    // Graph auto-encoders.
+    auto train = [&](const PreprocessedModality& p, const std::string& stage)
+        -> absl::StatusOr<torch::Tensor> {
+      auto t = Clock::now();
+      const bool rna = p.kind == ModalityKind::kRna;
+      CANDIES_ASSIGN_OR_RETURN(
+          GaeResult g, TrainGae(p.features, rna ? p.counts : torch::Tensor(), adj_gae,
+                                rna ? options.gae.rna_latent : options.gae.latent, options.gae,
+                                device, stage, progress, cancel));
+      stage_done(stage, t);
+      return g.embedding;
+    };
+    CANDIES_ASSIGN_OR_RETURN(result.emb_mod1, train(*p1, "gae_mod1"));
+    CANDIES_ASSIGN_OR_RETURN(result.emb_mod2, train(*p2, "gae_mod2"));
+
+    // Low-quality modality.
+    t0 = Clock::now();
+    int low = 0;
+    if (options.low_quality == LowQuality::kMod1) {
+      low = 1;
+    } else if (options.low_quality == LowQuality::kMod2) {
+      low = 2;
+    } else {
+      CANDIES_ASSIGN_OR_RETURN(
+          ModalityScores sc,
+          SelectLowQuality(result.emb_mod1, result.emb_mod2, copts, options.selection_method, truth,
+                           spatial_knn.neighbors, spatial_knn.k));
+      low = sc.low;
+      UnsValue sel = UnsValue::Map();
+      sel.Set("score_mod1", UnsValue::Float(sc.score1));
+      sel.Set("score_mod2", UnsValue::Float(sc.score2));
+      sel.Set("supervised", UnsValue::Bool(sc.supervised));
+      uns.Set("selection", sel);
+    }
+    result.low_quality = low == 1 ? "mod1" : "mod2";
+    if (stage_done("select", t0)) return absl::CancelledError("cancelled after selection");
+
+    // Denoising seam: kFull replaces the low-quality embedding by the denoised
+    // one here once the diffusion denoiser is wired in (docs/SCIENCE.md); until
+    // then kFull integrates the GAE embeddings, as kIntegrate does.
+    torch::Tensor in1 = result.emb_mod1, in2 = result.emb_mod2;
+    uns.Set("denoised", UnsValue::Bool(result.denoised.defined()));
+
+    if (options.kind == JobKind::kDenoise) {
+      // Without a denoiser the job stops here with the GAE embeddings; clusters
+      // come from the high-quality embedding.
+      t0 = Clock::now();
+      CANDIES_ASSIGN_OR_RETURN(Clustering c, Cluster(low == 1 ? in2 : in1, copts));
+      result.clusters = c.labels;
+      result.joint = low == 1 ? in2 : in1;
+      stage_done("cluster", t0);
+    } else {
+      // Integration: feature graphs on each modality's embedding, spatial graph shared.
+      t0 = Clock::now();
+      IntegrationGraphs graphs;
+      CANDIES_ASSIGN_OR_RETURN(KnnResult sk,
+                               SpatialKnn(result.spatial, n, 2, options.integration.spatial_k));
+      graphs.spatial1 = NormalizedAdjacency(sk, n, device);
+      graphs.spatial2 = graphs.spatial1;
+      CANDIES_ASSIGN_OR_RETURN(KnnResult f1, FeatureKnn(in1, options.integration.feature_k));
+      CANDIES_ASSIGN_OR_RETURN(KnnResult f2, FeatureKnn(in2, options.integration.feature_k));
+      graphs.feature1 = NormalizedAdjacency(f1, n, device);
+      graphs.feature2 = NormalizedAdjacency(f2, n, device);
+      CANDIES_ASSIGN_OR_RETURN(IntegrationResult ir,
+                               TrainIntegration(in1, in2, graphs, options.integration, device,
+                                                progress, cancel));
+      result.joint = ir.joint;
+      if (stage_done("integrate", t0)) return absl::CancelledError("cancelled after integration");
+      t0 = Clock::now();
+      CANDIES_ASSIGN_OR_RETURN(Clustering c, Cluster(result.joint, copts));
+      result.clusters = c.labels;
+      stage_done("cluster", t0);
+    }
+  }
+
+  if (!truth.empty()) {
+    result.metrics = metrics::SupervisedReport(truth, result.clusters);
+  }
+  result.stage_seconds.emplace_back("total", Since(t_all));
+  uns.Set("low_quality", UnsValue::String(result.low_quality));
+  UnsValue secs = UnsValue::Map();
+  for (const auto& [k, v] : result.stage_seconds) secs.Set(k, UnsValue::Float(v));
+  uns.Set("seconds", secs);
+  UnsValue mets = UnsValue::Map();
+  for (const auto& [k, v] : result.metrics) mets.Set(k, UnsValue::Float(v));
+  uns.Set("metrics", mets);
+  result.uns = std::move(uns);
+  return result;
+}
+
+Matrix ToMatrix32(const torch::Tensor& t) {
+  return TensorToMatrix(t.to(torch::kCPU, torch::kFloat32).contiguous());
+}
+
+}  // namespace
+
+absl::StatusOr<PipelineResult> RunPipeline(const ModalityInput& mod1, const ModalityInput& mod2,
+                                           const PipelineOptions& options,
+                                           const ProgressSink& progress,
+                                           const CancelToken* cancel) {
+  try {
+    return RunPipelineImpl(mod1, mod2, options, progress, cancel);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("LibTorch error: ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("pipeline error: ", e.what()));
+  }
+}
+
+AnnData ResultToAnnData(const PipelineResult& result) {
+  AnnData a;
+  a.has_x = false;
+  const int64_t n = static_cast<int64_t>(result.obs_names.size());
+  a.obs.index = result.obs_names;
+  std::vector<std::string> labels;
+  labels.reserve(result.clusters.size());
+  for (int32_t c : result.clusters) labels.push_back(std::to_string(c));
+  a.obs.Set(Column::Categorical("candies_cluster", labels));
+  if (result.joint.defined()) a.obsm["X_candies"] = ToMatrix32(result.joint);
+  if (result.emb_mod1.defined()) a.obsm["X_candies_mod1"] = ToMatrix32(result.emb_mod1);
+  if (result.emb_mod2.defined()) a.obsm["X_candies_mod2"] = ToMatrix32(result.emb_mod2);
+  if (result.denoised.defined()) a.obsm["X_candies_denoised"] = ToMatrix32(result.denoised);
+  if (static_cast<int64_t>(result.spatial.size()) == 2 * n)
+    a.obsm["spatial"] = Matrix::Dense(n, 2, result.spatial);
+  a.uns = UnsValue::Map();
+  a.uns.Set("candies", result.uns);
+  return a;
+}
+
+}  // namespace candies
