@@ -1,0 +1,210 @@
+// bench_quality: accuracy of the pipeline on the simulated benchmark
+// (ALGORITHM.md section 5), with per-modality and naive baselines, per-stage
+// seconds and peak RSS. Prints tables; it is not a timed test.
+//
+//   bench_quality [--seeds 5] [--preset fast|paper] [--rna-noise-sd 3] [--rna-dropout 0.3]
+//                 [--grid-sweep] [--n-spots N] [--threads N]
+#include <sys/resource.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "core/cluster/cluster.h"
+#include "core/graph/graph.h"
+#include "core/metrics/metrics.h"
+#include "core/pipeline/pipeline.h"
+#include "core/preprocess/preprocess.h"
+#include "core/runtime/runtime.h"
+#include "core/sim/simulator.h"
+
+namespace candies {
+namespace {
+
+struct Row {
+  double raw_rna = 0, raw_prot = 0, gae_rna = 0, gae_prot = 0, naive = 0, integrated = 0;
+  std::map<std::string, double> seconds;
+  std::string low;
+};
+
+double ClusterAri(const torch::Tensor& x, const std::vector<int32_t>& truth, ClusterMethod m,
+                  uint64_t seed) {
+  ClusterOptions o;
+  o.method = m;
+  o.n_clusters = 5;
+  o.seed = seed;
+  auto c = Cluster(x, o);
+  if (!c.ok()) {
+    std::fprintf(stderr, "cluster failed: %s\n", std::string(c.status().message()).c_str());
+    return NAN;
+  }
+  return metrics::AdjustedRandIndex(truth, c->labels);
+}
+
+// PCA + k-means on spatially smoothed (A X, k=3 graph) concatenated features.
+double NaiveBaseline(const PreprocessedModality& a, const PreprocessedModality& b,
+                     const std::vector<float>& coords, const std::vector<int32_t>& truth,
+                     uint64_t seed) {
+  const int64_t n = a.features.size(0);
+  auto knn = SpatialKnn(coords, n, 2, 3);
+  if (!knn.ok()) return NAN;
+  auto adj = NormalizedAdjacency(*knn, n, torch::kCPU);
+  auto x = torch::cat({pp::Scale(a.features), pp::Scale(b.features)}, 1);
+  auto smooth = torch::mm(adj, x);
+  auto pcs = pp::Pca(smooth, 20, seed);
+  if (!pcs.ok()) return NAN;
+  return ClusterAri(*pcs, truth, ClusterMethod::kKmeans, seed);
+}
+
+absl::StatusOr<Row> RunOne(const SimulatorOptions& so, const PipelineOptions& base, bool baselines) {
+  auto sim = Simulate(so);
+  if (!sim.ok()) return sim.status();
+  Row row;
+  PipelineOptions o = base;
+  o.seed = so.seed;
+  auto rna = std::make_shared<AnnData>(std::move(sim->rna));
+  auto prot = std::make_shared<AnnData>(std::move(sim->protein));
+  if (baselines) {
+    auto p1 = PreprocessModality(*rna, ModalityKind::kRna, o.preprocess);
+    auto p2 = PreprocessModality(*prot, ModalityKind::kProtein, o.preprocess);
+    if (!p1.ok()) return p1.status();
+    if (!p2.ok()) return p2.status();
+    row.raw_rna = ClusterAri(p1->features, sim->domain, o.cluster.method, so.seed);
+    row.raw_prot = ClusterAri(p2->features, sim->domain, o.cluster.method, so.seed);
+    std::vector<float> coords;
+    const Matrix& s = rna->obsm.at("spatial");
+    coords.assign(s.values.begin(), s.values.end());
+    row.naive = NaiveBaseline(*p1, *p2, coords, sim->domain, so.seed);
+  }
+  auto r = RunPipeline({"rna", ModalityKind::kRna, rna}, {"prot", ModalityKind::kProtein, prot}, o);
+  if (!r.ok()) return r.status();
+  row.integrated = metrics::AdjustedRandIndex(sim->domain, r->clusters);
+  if (baselines) {
+    row.gae_rna = ClusterAri(r->emb_mod1, sim->domain, o.cluster.method, so.seed);
+    row.gae_prot = ClusterAri(r->emb_mod2, sim->domain, o.cluster.method, so.seed);
+  }
+  for (const auto& [k, v] : r->stage_seconds) row.seconds[k] = v;
+  row.low = r->low_quality;
+  return row;
+}
+
+double PeakRssMiB() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024.0;
+}
+
+int Main(int argc, char** argv) {
+  int seeds = 5, threads = 0;
+  std::string preset = "fast";
+  double sd = 3, dropout = 0.3;
+  bool sweep = false, denoise = false;
+  int64_t n_spots = 0;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) { std::fprintf(stderr, "%s needs a value\n", a.c_str()); std::exit(2); }
+      return argv[++i];
+    };
+    if (a == "--seeds") seeds = std::atoi(next().c_str());
+    else if (a == "--preset") preset = next();
+    else if (a == "--rna-noise-sd") sd = std::atof(next().c_str());
+    else if (a == "--rna-dropout") dropout = std::atof(next().c_str());
+    else if (a == "--grid-sweep") sweep = true;
+    else if (a == "--n-spots") n_spots = std::atoll(next().c_str());
+    else if (a == "--threads") threads = std::atoi(next().c_str());
+    else if (a == "--denoise") denoise = true;
+    else { std::fprintf(stderr, "unknown flag %s\n", a.c_str()); return 2; }
+  }
+  auto p = ParsePreset(preset);
+  if (!p.ok()) { std::fprintf(stderr, "%s\n", std::string(p.status().message()).c_str()); return 2; }
+  PipelineOptions o = PipelineOptions::FromPreset(*p);
+  o.kind = denoise ? JobKind::kFull : JobKind::kIntegrate;
+  o.n_clusters = 5;
+  o.device = "cpu";
+  o.threads = threads;
+  std::printf("preset %s, kind %s, torch threads %d\n", preset.c_str(), JobKindName(o.kind),
+              threads > 0 ? threads : torch::get_num_threads());
+
+  if (n_spots > 0) {
+    SimulatorOptions so;
+    so.rna_noise_sd = sd;
+    so.rna_dropout = dropout;
+    so.scale = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(std::sqrt(n_spots / 1296.0))));
+    std::printf("scaled simulator: scale %lld -> %lld spots\n", static_cast<long long>(so.scale),
+                static_cast<long long>(so.scale * so.scale * 1296));
+    auto r = RunOne(so, o, false);
+    if (!r.ok()) { std::fprintf(stderr, "%s\n", std::string(r.status().message()).c_str()); return 1; }
+    std::printf("integrated ARI %.4f  low %s\n", r->integrated, r->low.c_str());
+    for (const auto& [k, v] : r->seconds) std::printf("  %-12s %8.2f s\n", k.c_str(), v);
+    std::printf("peak RSS %.0f MiB\n", PeakRssMiB());
+    return 0;
+  }
+
+  if (sweep) {
+    std::printf("mean integrated ARI over %d seeds\nsd\\drop", seeds);
+    const std::vector<double> sds{3, 4, 5, 6}, drops{0.2, 0.3, 0.4, 0.5};
+    for (double d : drops) std::printf("  %6.1f", d);
+    std::printf("\n");
+    for (double s : sds) {
+      std::printf("%6.0f ", s);
+      for (double d : drops) {
+        double sum = 0;
+        for (int seed = 0; seed < seeds; ++seed) {
+          SimulatorOptions so;
+          so.rna_noise_sd = s;
+          so.rna_dropout = d;
+          so.seed = seed;
+          auto r = RunOne(so, o, false);
+          sum += r.ok() ? r->integrated : NAN;
+        }
+        std::printf("  %6.3f", sum / seeds);
+        std::fflush(stdout);
+      }
+      std::printf("\n");
+    }
+    return 0;
+  }
+
+  std::printf("RNA sd %.1f dropout %.2f, ARI (cluster method %s)\n", sd, dropout,
+              ClusterMethodName(o.cluster.method));
+  std::printf("%4s %8s %8s %8s %8s %8s %10s %4s %8s\n", "seed", "raw_rna", "raw_prot", "gae_rna",
+              "gae_prot", "naive", "integrated", "low", "total_s");
+  Row mean;
+  for (int seed = 0; seed < seeds; ++seed) {
+    SimulatorOptions so;
+    so.rna_noise_sd = sd;
+    so.rna_dropout = dropout;
+    so.seed = seed;
+    auto r = RunOne(so, o, true);
+    if (!r.ok()) { std::fprintf(stderr, "%s\n", std::string(r.status().message()).c_str()); return 1; }
+    std::printf("%4d %8.3f %8.3f %8.3f %8.3f %8.3f %10.3f %4s %8.2f\n", seed, r->raw_rna,
+                r->raw_prot, r->gae_rna, r->gae_prot, r->naive, r->integrated, r->low.c_str(),
+                r->seconds["total"]);
+    std::fflush(stdout);
+    mean.raw_rna += r->raw_rna / seeds;
+    mean.raw_prot += r->raw_prot / seeds;
+    mean.gae_rna += r->gae_rna / seeds;
+    mean.gae_prot += r->gae_prot / seeds;
+    mean.naive += r->naive / seeds;
+    mean.integrated += r->integrated / seeds;
+    for (const auto& [k, v] : r->seconds) mean.seconds[k] += v / seeds;
+  }
+  std::printf("%4s %8.3f %8.3f %8.3f %8.3f %8.3f %10.3f\n", "mean", mean.raw_rna, mean.raw_prot,
+              mean.gae_rna, mean.gae_prot, mean.naive, mean.integrated);
+  std::printf("mean seconds per stage:\n");
+  for (const auto& [k, v] : mean.seconds) std::printf("  %-12s %8.2f\n", k.c_str(), v);
+  std::printf("peak RSS %.0f MiB\n", PeakRssMiB());
+  return 0;
+}
+
+}  // namespace
+}  // namespace candies
+
+int main(int argc, char** argv) { return candies::Main(argc, argv); }
