@@ -62,7 +62,8 @@ double NaiveBaseline(const PreprocessedModality& a, const PreprocessedModality& 
   return ClusterAri(*pcs, truth, ClusterMethod::kKmeans, seed);
 }
 
-absl::StatusOr<Row> RunOne(const SimulatorOptions& so, const PipelineOptions& base, bool baselines) {
+absl::StatusOr<Row> RunOne(const SimulatorOptions& so, const PipelineOptions& base, bool baselines,
+                           bool baselines_only = false) {
   auto sim = Simulate(so);
   if (!sim.ok()) return sim.status();
   Row row;
@@ -82,6 +83,7 @@ absl::StatusOr<Row> RunOne(const SimulatorOptions& so, const PipelineOptions& ba
     coords.assign(s.values.begin(), s.values.end());
     row.naive = NaiveBaseline(*p1, *p2, coords, sim->domain, so.seed);
   }
+  if (baselines_only) return row;
   auto r = RunPipeline({"rna", ModalityKind::kRna, rna}, {"prot", ModalityKind::kProtein, prot}, o);
   if (!r.ok()) return r.status();
   row.integrated = metrics::AdjustedRandIndex(sim->domain, r->clusters);
@@ -104,7 +106,9 @@ int Main(int argc, char** argv) {
   int seeds = 5, threads = 0;
   std::string preset = "fast";
   double sd = 3, dropout = 0.3;
-  bool sweep = false, denoise = false;
+  bool sweep = false, denoise = false, baselines_only = false;
+  double rna_fold = SimulatorOptions().rna_marker_fold;
+  double prot_fold = SimulatorOptions().protein_marker_fold;
   int64_t n_spots = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -120,6 +124,9 @@ int Main(int argc, char** argv) {
     else if (a == "--n-spots") n_spots = std::atoll(next().c_str());
     else if (a == "--threads") threads = std::atoi(next().c_str());
     else if (a == "--denoise") denoise = true;
+    else if (a == "--baselines-only") baselines_only = true;  // skip the pipeline (calibration)
+    else if (a == "--rna-marker-fold") rna_fold = std::atof(next().c_str());
+    else if (a == "--protein-marker-fold") prot_fold = std::atof(next().c_str());
     else { std::fprintf(stderr, "unknown flag %s\n", a.c_str()); return 2; }
   }
   auto p = ParsePreset(preset);
@@ -182,7 +189,9 @@ int Main(int argc, char** argv) {
     so.rna_noise_sd = sd;
     so.rna_dropout = dropout;
     so.seed = seed;
-    auto r = RunOne(so, o, true);
+    so.rna_marker_fold = rna_fold;
+    so.protein_marker_fold = prot_fold;
+    auto r = RunOne(so, o, true, baselines_only);
     if (!r.ok()) { std::fprintf(stderr, "%s\n", std::string(r.status().message()).c_str()); return 1; }
     std::printf("%4d %8.3f %8.3f %8.3f %8.3f %8.3f %10.3f %4s %8.2f\n", seed, r->raw_rna,
                 r->raw_prot, r->gae_rna, r->gae_prot, r->naive, r->integrated, r->low.c_str(),

@@ -24,7 +24,7 @@ struct SimulatorOptions {
   int64_t n_domains = 5;  // fixed by the shapes: background + 4 blocks
   // RNA: negative binomial (size = rna_dispersion) with zero inflation.
   double rna_background_mean = 0.5;
-  double rna_marker_fold = 10.0;   // marker genes' mean = background * fold in their domain
+  double rna_marker_fold = 8.75;  // marker genes' mean = background * fold in their domain
   int64_t rna_markers_per_domain = 30;
   double rna_dispersion = 3.0;
   double rna_dropout = 0.3;        // pi: probability that a count is zeroed
@@ -32,7 +32,7 @@ struct SimulatorOptions {
   double rna_noise_sd = 3.0;
   // Protein: negative binomial, no zero inflation.
   double protein_background_mean = 2.0;
-  double protein_marker_fold = 2.7;
+  double protein_marker_fold = 2.4;
   int64_t protein_markers_per_domain = 10;
   double protein_dispersion = 3.0;
   double protein_noise_mean = 2.0;
