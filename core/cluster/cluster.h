@@ -47,8 +47,15 @@ struct Clustering {
 };
 
 // `embedding` is N x d float on any device. Same seed and device give the same labels.
-// Errors: InvalidArgument if n_clusters < 1 or > N, or the embedding is not finite.
+// Errors: InvalidArgument if n_clusters < 1 or > N, N == 0, or the embedding is
+// not a finite N x d floating tensor. mclust runs GaussianMixtureSharedCov on
+// TopPrincipalComponents(embedding, n_pcs); the other methods use it as is.
 absl::StatusOr<Clustering> Cluster(const torch::Tensor& embedding, const ClusterOptions& options);
+
+// Scores of the top `n_pcs` principal components of the centred rows (N x
+// min(n_pcs, d, N)), same dtype and device; signs fixed so that each component's
+// largest loading is positive. Used by the mclust path.
+absl::StatusOr<torch::Tensor> TopPrincipalComponents(const torch::Tensor& x, int64_t n_pcs);
 
 // The individual algorithms, for tests and for callers that need one directly.
 absl::StatusOr<Clustering> KMeans(const torch::Tensor& x, int64_t k, uint64_t seed,
