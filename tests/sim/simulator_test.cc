@@ -35,15 +35,15 @@ TEST(SimulatorTest, MarkersAreHigherInTheirDomain) {
   o.rna_dropout = 0;
   auto sim = Simulate(o);
   ASSERT_TRUE(sim.ok());
-  // Gene 0..29 are background (domain 0) markers: mean in domain 0 ~ 5 (+2 noise), elsewhere ~0.5 (+2).
+  // Genes 0..29 are background (domain 0) markers: mean bg*fold (+2 noise) there, bg (+2) elsewhere.
   double in = 0, out = 0;
   int64_t nin = 0, nout = 0;
   for (int64_t i = 0; i < sim->rna.X.n_rows; ++i) {
     double v = sim->rna.X.values[i * 800 + 3];
     if (sim->domain[i] == 0) { in += v; ++nin; } else { out += v; ++nout; }
   }
-  EXPECT_NEAR(in / nin, 7.0, 0.6);
-  EXPECT_NEAR(out / nout, 2.5, 0.4);
+  EXPECT_NEAR(in / nin, o.rna_background_mean * o.rna_marker_fold + o.rna_noise_mean, 0.6);
+  EXPECT_NEAR(out / nout, o.rna_background_mean + o.rna_noise_mean, 0.4);
 }
 
 TEST(SimulatorTest, DeterministicPerSeedAndScaled) {
