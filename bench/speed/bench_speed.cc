@@ -1,0 +1,136 @@
+// Times the diffusion denoiser (training seconds/epoch, sampling seconds) for the
+// fast and paper presets at the paper's simulation size (N=1296 spots, d=256
+// low-quality embedding, c=64 condition) and prints them beside the authors'
+// whole-method GPU figure (355 s). Quality on the synthetic problem
+// low = f(high) + noise is printed as |denoised - f| / |low - f|.
+//
+// Usage: bench_speed [--device=cpu|cuda|auto] [--paper_full] [--n=1296]
+//   The fast preset always runs in full (3 folds). The paper preset on a CPU is
+//   extrapolated from a few epochs and 10 sampling steps unless --paper_full.
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include "core/models/diffusion.h"
+#include "core/models/diffusion_internal.h"
+#include "core/runtime/runtime.h"
+
+namespace {
+
+struct Row {
+  std::string name;
+  double epochs = 0, train_s = 0, s_per_epoch = 0, sample_s = 0, total_s = 0, ratio = -1;
+  bool extrapolated = false;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string device_spec = "auto";
+  bool paper_full = false;
+  bool sweep = false;
+  int64_t n = 1296;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--device=", 9) == 0) device_spec = argv[i] + 9;
+    else if (std::strcmp(argv[i], "--paper_full") == 0) paper_full = true;
+    else if (std::strcmp(argv[i], "--sweep") == 0) sweep = true;
+    else if (std::strncmp(argv[i], "--n=", 4) == 0) n = std::stoll(argv[i] + 4);
+    else {
+      std::fprintf(stderr, "usage: %s [--device=auto|cpu|cuda] [--paper_full] [--n=1296]\n", argv[0]);
+      return 2;
+    }
+  }
+  auto device = candies::ResolveDevice(device_spec);
+  if (!device.ok()) {
+    std::fprintf(stderr, "%s\n", device.status().ToString().c_str());
+    return 1;
+  }
+  const int64_t d = 256, c = 64;
+  auto gen = at::detail::createCPUGenerator(42);
+  auto high = torch::randn({n, c}, gen, torch::kFloat32);
+  auto w = torch::randn({c, d}, gen, torch::kFloat32) / 8.0;
+  auto clean = torch::tanh(high.matmul(w));
+  auto low = clean + 0.5 * torch::randn({n, d}, gen, torch::kFloat32);
+  const double noisy_err = (low - clean).norm().item<double>();
+
+  if (sweep) {
+    // Quality vs sampler: train the fast preset once on 2/3 of the spots, then
+    // generate the other third with each sampler setting.
+    const int64_t n_train = n * 2 / 3;
+    auto o = candies::FastDiffusionOptions();
+    auto model = candies::TrainDenoiser(low.slice(0, 0, n_train), high.slice(0, 0, n_train), o, *device);
+    if (!model.ok()) return 1;
+    auto ho_clean = clean.slice(0, n_train), ho_low = low.slice(0, n_train);
+    const double ho_err = (ho_low - ho_clean).norm().item<double>();
+    std::printf("%-6s %6s %10s %10s\n", "sampler", "steps", "err_ratio", "sample_s");
+    for (int64_t steps : {1, 2, 3, 5, 10, 25, 50}) {
+      candies::diffusion_internal::SetSampling(**model, candies::DiffusionSampler::kDdim, steps);
+      auto t0 = std::chrono::steady_clock::now();
+      auto out = candies::ApplyDenoiser(**model, high.slice(0, n_train), *device);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::printf("%-6s %6lld %10.3f %10.2f\n", "ddim", static_cast<long long>(steps),
+                  (*out - ho_clean).norm().item<double>() / ho_err, s);
+    }
+    candies::diffusion_internal::SetSampling(**model, candies::DiffusionSampler::kDdpm, 0);
+    auto out = candies::ApplyDenoiser(**model, high.slice(0, n_train), *device);
+    std::printf("%-6s %6lld %10.3f\n", "ddpm", static_cast<long long>(o.timesteps),
+                (*out - ho_clean).norm().item<double>() / ho_err);
+    return 0;
+  }
+
+  std::vector<Row> rows;
+  auto run = [&](const std::string& name, candies::DiffusionOptions o, bool full) {
+    Row r;
+    r.name = name;
+    const int64_t full_epochs = o.max_epochs;
+    const int64_t full_steps = o.sampler == candies::DiffusionSampler::kDdim
+                                   ? (o.sample_steps > 0 ? o.sample_steps : 50)
+                                   : o.timesteps;
+    if (!full) {
+      // A few epochs and 10 DDIM steps; the per-step cost does not depend on T.
+      o.max_epochs = 3;
+      o.patience = 0;
+      o.sampler = candies::DiffusionSampler::kDdim;
+      o.sample_steps = 10;
+    }
+    auto res = candies::DenoiseKFold(low, high, o, *device);
+    if (!res.ok()) {
+      std::fprintf(stderr, "%s: %s\n", name.c_str(), res.status().ToString().c_str());
+      std::exit(1);
+    }
+    for (const auto& f : res->fold_losses) r.epochs += static_cast<double>(f.size());
+    r.s_per_epoch = res->train_seconds / r.epochs;  // per fold-epoch
+    r.train_s = res->train_seconds;
+    r.sample_s = res->sample_seconds;
+    if (!full) {
+      r.extrapolated = true;
+      r.epochs = static_cast<double>(full_epochs * o.folds);
+      r.train_s = r.s_per_epoch * r.epochs;
+      r.sample_s = res->sample_seconds / 10.0 * static_cast<double>(full_steps);
+    } else {
+      r.ratio = (res->denoised - clean).norm().item<double>() / noisy_err;
+    }
+    r.total_s = r.train_s + r.sample_s;
+    rows.push_back(r);
+  };
+  run("fast", candies::FastDiffusionOptions(), true);
+  run("paper", candies::PaperDiffusionOptions(), paper_full || device->is_cuda());
+
+  std::printf("diffusion denoiser, N=%lld spots, d=%lld low, c=%lld cond, 3 folds, device %s, %d threads\n",
+              static_cast<long long>(n), static_cast<long long>(d), static_cast<long long>(c),
+              candies::DeviceName(*device).c_str(), torch::get_num_threads());
+  std::printf("%-6s %10s %12s %10s %10s %10s %12s %s\n", "preset", "fold-ep", "s/fold-ep", "train_s",
+              "sample_s", "total_s", "err_ratio", "note");
+  for (const auto& r : rows) {
+    std::printf("%-6s %10.0f %12.4f %10.2f %10.2f %10.2f %12s %s\n", r.name.c_str(), r.epochs, r.s_per_epoch,
+                r.train_s, r.sample_s, r.total_s,
+                r.ratio < 0 ? "-" : std::to_string(r.ratio).substr(0, 5).c_str(),
+                r.extrapolated ? "extrapolated (max_epochs, all steps)" : "measured");
+  }
+  std::printf("authors: whole CANDIES method on one consumer GPU (simulation): 355 s\n");
+  return 0;
+}
