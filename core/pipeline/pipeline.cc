@@ -69,19 +69,14 @@ PipelineOptions PipelineOptions::FromPreset(Preset preset) {
     o.preprocess.n_comps = 30;
     o.gae.epochs = 100;
     o.integration.epochs = 100;
-    o.diffusion.hidden = 128;
-    o.diffusion.depth = 2;
-    o.diffusion.heads = 4;
-    o.diffusion.timesteps = 200;
-    o.diffusion.max_epochs = 100;
-    o.diffusion.lr_step = 50;
-    o.diffusion.patience = 15;
+    o.diffusion = FastDiffusionOptions();
   } else {
     // The authors' sizes: GAE 300 epochs, integration 200, DiT 512/6/16, T=800.
     o.preprocess.n_top_genes = 3000;
     o.preprocess.n_comps = 50;
     o.gae.epochs = 300;
     o.integration.epochs = 200;
+    o.diffusion = PaperDiffusionOptions();
   }
   return o;
 }
@@ -334,19 +329,40 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
     result.low_quality = low == 1 ? "mod1" : "mod2";
     if (stage_done("select", t0)) return absl::CancelledError("cancelled after selection");
 
-    // Denoising seam: kFull replaces the low-quality embedding by the denoised
-    // one here once the diffusion denoiser is wired in (docs/SCIENCE.md); until
-    // then kFull integrates the GAE embeddings, as kIntegrate does.
+    // Denoising (kFull, kDenoise): the low-quality embedding is replaced by the
+    // one the conditional diffusion model generates from the high-quality one.
     torch::Tensor in1 = result.emb_mod1, in2 = result.emb_mod2;
+    if (options.kind == JobKind::kFull || options.kind == JobKind::kDenoise) {
+      t0 = Clock::now();
+      const torch::Tensor& low_emb = low == 1 ? in1 : in2;
+      const torch::Tensor& high_emb = low == 1 ? in2 : in1;
+      DiffusionOptions dopts = options.diffusion;
+      dopts.seed = options.seed;
+      if (!options.load_model_dir.empty()) {
+        CANDIES_ASSIGN_OR_RETURN(auto model, LoadDenoiser(options.load_model_dir, device));
+        CANDIES_ASSIGN_OR_RETURN(result.denoised,
+                                 ApplyDenoiser(*model, high_emb, device, progress, cancel));
+      } else {
+        CANDIES_ASSIGN_OR_RETURN(DenoiseResult dr, DenoiseKFold(low_emb, high_emb, dopts, device,
+                                                                progress, cancel));
+        result.denoised = dr.denoised;
+        if (!options.save_model_dir.empty()) {
+          CANDIES_ASSIGN_OR_RETURN(auto model, TrainDenoiser(low_emb, high_emb, dopts, device,
+                                                             progress, cancel));
+          CANDIES_RETURN_IF_ERROR(SaveDenoiser(*model, options.save_model_dir));
+        }
+      }
+      if (low == 1) in1 = result.denoised; else in2 = result.denoised;
+      if (stage_done("denoise", t0)) return absl::CancelledError("cancelled after denoising");
+    }
     uns.Set("denoised", UnsValue::Bool(result.denoised.defined()));
 
     if (options.kind == JobKind::kDenoise) {
-      // Without a denoiser the job stops here with the GAE embeddings; clusters
-      // come from the high-quality embedding.
+      // The job stops after the denoiser: clusters of the denoised embedding.
       t0 = Clock::now();
-      CANDIES_ASSIGN_OR_RETURN(Clustering c, Cluster(low == 1 ? in2 : in1, copts));
+      CANDIES_ASSIGN_OR_RETURN(Clustering c, Cluster(result.denoised, copts));
       result.clusters = c.labels;
-      result.joint = low == 1 ? in2 : in1;
+      result.joint = result.denoised;
       stage_done("cluster", t0);
     } else {
       // Integration: feature graphs on each modality's embedding, spatial graph shared.
