@@ -11,9 +11,10 @@
 namespace candies {
 
 torch::Tensor ZinbNll(const torch::Tensor& x, const torch::Tensor& mean, const torch::Tensor& theta,
-                      const torch::Tensor& pi) {
+                      const torch::Tensor& pi, const torch::Tensor& lgamma_x1) {
   const double eps = 1e-10;
-  auto t1 = torch::lgamma(theta + eps) + torch::lgamma(x + 1.0) - torch::lgamma(x + theta + eps);
+  auto t1 = torch::lgamma(theta + eps) + (lgamma_x1.defined() ? lgamma_x1 : torch::lgamma(x + 1.0)) -
+            torch::lgamma(x + theta + eps);
   auto t2 = (theta + x) * torch::log1p(mean / (theta + eps)) +
             x * (torch::log(theta + eps) - torch::log(mean + eps));
   auto nb_case = t1 + t2 - torch::log(1.0 - pi + eps);
@@ -70,9 +71,10 @@ absl::StatusOr<GaeResult> TrainGae(const torch::Tensor& features, const torch::T
   try {
     auto x = features.to(device, torch::kFloat32);
     auto a = adj.to(device);
-    torch::Tensor c, size_factor;
+    torch::Tensor c, size_factor, lgamma_c1;
     if (zinb) {
       c = counts.to(device, torch::kFloat32).clamp_min(0);
+      lgamma_c1 = torch::lgamma(c + 1.0);
       // Size factors: library size over its median (as scanpy's size_factors).
       auto lib = c.sum(1, true).clamp_min(1e-6);
       size_factor = lib / lib.median().clamp_min(1e-6);
@@ -94,7 +96,7 @@ absl::StatusOr<GaeResult> TrainGae(const torch::Tensor& features, const torch::T
         auto mean = torch::exp(net->mean_head->forward(trunk)).clamp(1e-5, 1e6) * size_factor;
         auto theta = torch::softplus(net->disp_head->forward(trunk)).clamp(1e-4, 1e4);
         auto pi = torch::sigmoid(net->pi_head->forward(trunk));
-        loss = options.mse_weight * loss + options.zinb_weight * ZinbNll(c, mean, theta, pi);
+        loss = options.mse_weight * loss + options.zinb_weight * ZinbNll(c, mean, theta, pi, lgamma_c1);
       }
       const double lv = loss.item<double>();
       if (!std::isfinite(lv)) {

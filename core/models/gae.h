@@ -29,8 +29,9 @@ struct GaeOptions {
 // Mean ZINB negative log-likelihood of counts `x` under mean `mean`, dispersion
 // `theta` and dropout probability `pi` (all the same shape), the scDeepCluster /
 // CANDIES formulation with eps = 1e-10.
+// `lgamma_x1` (optional) is lgamma(x + 1), a constant a training loop computes once.
 torch::Tensor ZinbNll(const torch::Tensor& x, const torch::Tensor& mean, const torch::Tensor& theta,
-                      const torch::Tensor& pi);
+                      const torch::Tensor& pi, const torch::Tensor& lgamma_x1 = {});
 
 struct GaeResult {
   torch::Tensor embedding;          // N x latent, CPU float32 (eval mode, no dropout)
