@@ -67,8 +67,8 @@ PipelineOptions PipelineOptions::FromPreset(Preset preset) {
     // 2-core CPU (bench/quality measures it; docs/SCIENCE.md has the numbers).
     o.preprocess.n_top_genes = 2000;
     o.preprocess.n_comps = 30;
-    o.gae.epochs = 100;
-    o.integration.epochs = 100;
+    o.gae.epochs = 60;
+    o.integration.epochs = 60;
     o.diffusion = FastDiffusionOptions();
   } else {
     // The authors' sizes: GAE 300 epochs, integration 200, DiT 512/6/16, T=800.
