@@ -138,6 +138,26 @@ TEST(PipelineTest, ErrorsNameTheField) {
   EXPECT_NE(t.status().message().find("n_obs"), std::string::npos);
 }
 
+TEST(PipelineTest, FullJobDenoisesTheLowQualityEmbedding) {
+  Inputs in = Small(20, 2);
+  PipelineOptions o = SmallOptions();
+  o.kind = JobKind::kFull;
+  o.low_quality = LowQuality::kMod1;
+  o.diffusion.max_epochs = 5;  // the seam is under test here, not the denoiser's accuracy
+  o.diffusion.folds = 2;
+  auto r = RunPipeline(in.rna, in.prot, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->denoised.defined());
+  EXPECT_EQ(r->denoised.sizes(), r->emb_mod1.sizes());
+  EXPECT_FALSE(torch::equal(r->denoised, r->emb_mod1));
+  EXPECT_EQ(r->low_quality, "mod1");
+  AnnData out = ResultToAnnData(*r);
+  EXPECT_EQ(out.obsm.at("X_candies_denoised").n_cols, o.gae.rna_latent);
+  bool has_stage = false;
+  for (const auto& [name, s] : r->stage_seconds) has_stage |= name == "denoise";
+  EXPECT_TRUE(has_stage);
+}
+
 TEST(PipelineTest, CancelStopsTheJob) {
   Inputs in = Small(20);
   PipelineOptions o = SmallOptions();
