@@ -1,0 +1,553 @@
+// .h5ad reader for the current (anndata >= 0.8) encoding. HDF5 C API with
+// automatic error printing silenced; every handle has one RAII owner.
+#include "core/io/h5ad.h"
+
+#include <hdf5.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace candies {
+namespace {
+
+// Owns one hid_t and closes it with the matching H5*close.
+class Handle {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Handle() = default;
+  Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  Handle(Handle&& o) noexcept : id_(o.id_), closer_(o.closer_) { o.id_ = -1; }
+  ~Handle() {
+    if (id_ >= 0 && closer_ != nullptr) closer_(id_);
+  }
+  hid_t get() const { return id_; }
+  bool ok() const { return id_ >= 0; }
+
+ private:
+  hid_t id_ = -1;
+  Closer closer_ = nullptr;
+};
+
+struct Ctx {
+  std::string file;
+  const ReadOptions* options;
+  absl::Status Error(const std::string& element, const std::string& problem) const {
+    return absl::InvalidArgumentError(absl::StrCat(file, ": ", element, ": ", problem));
+  }
+};
+
+bool Exists(hid_t loc, const std::string& name) {
+  return H5Lexists(loc, name.c_str(), H5P_DEFAULT) > 0;
+}
+
+bool IsGroup(hid_t loc, const std::string& name) {
+  H5O_info_t info;
+  if (H5Oget_info_by_name(loc, name.c_str(), &info, H5P_DEFAULT) < 0) return false;
+  return info.type == H5O_TYPE_GROUP;
+}
+
+// Reads a string attribute (fixed or variable length); "" when absent.
+std::string StringAttr(hid_t obj, const char* name) {
+  if (H5Aexists(obj, name) <= 0) return "";
+  Handle attr(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
+  if (!attr.ok()) return "";
+  Handle type(H5Aget_type(attr.get()), H5Tclose);
+  if (H5Tget_class(type.get()) != H5T_STRING) return "";
+  if (H5Tis_variable_str(type.get()) > 0) {
+    Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(mem.get(), H5T_VARIABLE);
+    H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
+    char* s = nullptr;
+    if (H5Aread(attr.get(), mem.get(), &s) < 0 || s == nullptr) return "";
+    std::string out(s);
+    H5free_memory(s);
+    return out;
+  }
+  size_t n = H5Tget_size(type.get());
+  std::string out(n, '\0');
+  if (H5Aread(attr.get(), type.get(), out.data()) < 0) return "";
+  out.resize(strnlen(out.data(), n));
+  return out;
+}
+
+bool IntArrayAttr(hid_t obj, const char* name, std::vector<int64_t>* out) {
+  if (H5Aexists(obj, name) <= 0) return false;
+  Handle attr(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
+  Handle space(H5Aget_space(attr.get()), H5Sclose);
+  hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  if (n < 0 || n > 16) return false;
+  out->resize(static_cast<size_t>(n));
+  return H5Aread(attr.get(), H5T_NATIVE_INT64, out->data()) >= 0;
+}
+
+DType DTypeOf(hid_t type) {
+  H5T_class_t cls = H5Tget_class(type);
+  size_t size = H5Tget_size(type);
+  if (cls == H5T_FLOAT) return size == 4 ? DType::kFloat32 : DType::kFloat64;
+  if (cls == H5T_ENUM) return DType::kBool;  // h5py stores numpy bool as an enum
+  if (cls == H5T_INTEGER) {
+    bool is_signed = H5Tget_sign(type) == H5T_SGN_2;
+    switch (size) {
+      case 1: return is_signed ? DType::kInt8 : DType::kUInt8;
+      case 2: return is_signed ? DType::kInt16 : DType::kUInt16;
+      case 4: return is_signed ? DType::kInt32 : DType::kUInt32;
+      default: return is_signed ? DType::kInt64 : DType::kUInt64;
+    }
+  }
+  return DType::kFloat64;
+}
+
+struct DatasetInfo {
+  std::vector<hsize_t> dims;
+  DType dtype = DType::kFloat64;
+  bool is_string = false;
+  int64_t npoints = 0;
+};
+
+absl::StatusOr<DatasetInfo> Inspect(const Ctx& ctx, hid_t ds, const std::string& element) {
+  Handle space(H5Dget_space(ds), H5Sclose);
+  Handle type(H5Dget_type(ds), H5Tclose);
+  if (!space.ok() || !type.ok()) return ctx.Error(element, "cannot read dataspace or type");
+  int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 0 || rank > 8) return ctx.Error(element, "unsupported rank");
+  DatasetInfo info;
+  info.dims.resize(static_cast<size_t>(rank));
+  H5Sget_simple_extent_dims(space.get(), info.dims.data(), nullptr);
+  info.npoints = H5Sget_simple_extent_npoints(space.get());
+  info.is_string = H5Tget_class(type.get()) == H5T_STRING;
+  info.dtype = DTypeOf(type.get());
+  H5T_class_t cls = H5Tget_class(type.get());
+  if (!info.is_string && cls != H5T_FLOAT && cls != H5T_INTEGER && cls != H5T_ENUM) {
+    return ctx.Error(element, "unsupported HDF5 element type");
+  }
+  return info;
+}
+
+// Reads a numeric dataset converted to T, in chunks of rows so no full double
+// copy is made. Checks the in-memory size against max_element_bytes.
+template <typename T>
+absl::Status ReadNumeric(const Ctx& ctx, hid_t loc, const std::string& name,
+                         const std::string& element, hid_t mem_type, std::vector<T>* out,
+                         DatasetInfo* info_out = nullptr) {
+  Handle ds(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.ok()) return ctx.Error(element, "missing or unreadable dataset");
+  absl::StatusOr<DatasetInfo> info = Inspect(ctx, ds.get(), element);
+  if (!info.ok()) return info.status();
+  if (info->is_string) return ctx.Error(element, "expected numbers, found strings");
+  if (info->npoints * static_cast<int64_t>(sizeof(T)) > ctx.options->max_element_bytes) {
+    return ctx.Error(element, absl::StrCat("size ", info->npoints * sizeof(T),
+                                           " bytes exceeds ReadOptions::max_element_bytes"));
+  }
+  out->resize(static_cast<size_t>(info->npoints));
+  if (info->npoints > 0 &&
+      H5Dread(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->data()) < 0) {
+    return ctx.Error(element, "read failed (truncated or corrupt file?)");
+  }
+  if (info_out != nullptr) *info_out = *info;
+  return absl::OkStatus();
+}
+
+absl::Status ReadStrings(const Ctx& ctx, hid_t loc, const std::string& name,
+                         const std::string& element, std::vector<std::string>* out) {
+  Handle ds(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.ok()) return ctx.Error(element, "missing or unreadable dataset");
+  absl::StatusOr<DatasetInfo> info = Inspect(ctx, ds.get(), element);
+  if (!info.ok()) return info.status();
+  if (!info->is_string) return ctx.Error(element, "expected strings");
+  Handle type(H5Dget_type(ds.get()), H5Tclose);
+  size_t n = static_cast<size_t>(info->npoints);
+  out->assign(n, "");
+  if (n == 0) return absl::OkStatus();
+  if (H5Tis_variable_str(type.get()) > 0) {
+    Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(mem.get(), H5T_VARIABLE);
+    H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
+    std::vector<char*> ptrs(n, nullptr);
+    if (H5Dread(ds.get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0) {
+      return ctx.Error(element, "read failed (truncated or corrupt file?)");
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (ptrs[i] != nullptr) (*out)[i] = ptrs[i];
+      H5free_memory(ptrs[i]);
+    }
+  } else {
+    size_t width = H5Tget_size(type.get());
+    std::vector<char> buf(n * width);
+    if (H5Dread(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0) {
+      return ctx.Error(element, "read failed (truncated or corrupt file?)");
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const char* s = buf.data() + i * width;
+      (*out)[i] = std::string(s, strnlen(s, width));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckFinite(const Ctx& ctx, const std::string& element, const Matrix& m) {
+  if (!ctx.options->reject_non_finite) return absl::OkStatus();
+  for (size_t i = 0; i < m.values.size(); ++i) {
+    if (!std::isfinite(m.values[i])) {
+      return ctx.Error(element, absl::StrCat("non-finite value (NaN or Inf) at stored entry ", i));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Matrix> ReadMatrix(const Ctx& ctx, hid_t loc, const std::string& name,
+                                  const std::string& element) {
+  Matrix m;
+  if (!IsGroup(loc, name)) {
+    DatasetInfo info;
+    absl::Status st = ReadNumeric(ctx, loc, name, element, H5T_NATIVE_FLOAT, &m.values, &info);
+    if (!st.ok()) return st;
+    if (info.dims.size() > 2) return ctx.Error(element, "matrix must be 1-D or 2-D");
+    m.format = Matrix::Format::kDense;
+    m.n_rows = info.dims.empty() ? 1 : static_cast<int64_t>(info.dims[0]);
+    m.n_cols = info.dims.size() == 2 ? static_cast<int64_t>(info.dims[1]) : 1;
+    m.dtype = info.dtype;
+
+    absl::Status fin = CheckFinite(ctx, element, m);
+    if (!fin.ok()) return fin;
+    return m;
+  }
+  Handle g(H5Gopen2(loc, name.c_str(), H5P_DEFAULT), H5Gclose);
+  if (!g.ok()) return ctx.Error(element, "cannot open group");
+  std::string enc = StringAttr(g.get(), "encoding-type");
+  if (enc.empty()) enc = StringAttr(g.get(), "h5sparse_format");  // anndata 0.7
+  std::vector<int64_t> shape;
+  if (!IntArrayAttr(g.get(), "shape", &shape) && !IntArrayAttr(g.get(), "h5sparse_shape", &shape)) {
+    return ctx.Error(element, "sparse group has no shape attribute");
+  }
+  if (shape.size() != 2 || shape[0] < 0 || shape[1] < 0) {
+    return ctx.Error(element, "shape attribute must be two non-negative integers");
+  }
+  if (enc == "csr_matrix" || enc == "csr") {
+    m.format = Matrix::Format::kCsr;
+  } else if (enc == "csc_matrix" || enc == "csc") {
+    m.format = Matrix::Format::kCsc;
+  } else {
+    return ctx.Error(element, absl::StrCat("unsupported encoding-type '", enc, "'"));
+  }
+  m.n_rows = shape[0];
+  m.n_cols = shape[1];
+  DatasetInfo info;
+  absl::Status st = ReadNumeric(ctx, g.get(), "data", element + "/data", H5T_NATIVE_FLOAT,
+                                &m.values, &info);
+  if (!st.ok()) return st;
+  m.dtype = info.dtype;
+  st = ReadNumeric(ctx, g.get(), "indices", element + "/indices", H5T_NATIVE_INT32, &m.indices);
+  if (!st.ok()) return st;
+  st = ReadNumeric(ctx, g.get(), "indptr", element + "/indptr", H5T_NATIVE_INT64, &m.indptr);
+  if (!st.ok()) return st;
+  int64_t major = m.format == Matrix::Format::kCsr ? m.n_rows : m.n_cols;
+  int64_t minor = m.format == Matrix::Format::kCsr ? m.n_cols : m.n_rows;
+  if (static_cast<int64_t>(m.indptr.size()) != major + 1) {
+    return ctx.Error(element + "/indptr", absl::StrCat("has ", m.indptr.size(),
+                                                       " entries, expected ", major + 1));
+  }
+  if (m.indices.size() != m.values.size()) {
+    return ctx.Error(element + "/indices", "length differs from data");
+  }
+  if (m.indptr.front() != 0 ||
+      m.indptr.back() != static_cast<int64_t>(m.values.size())) {
+    return ctx.Error(element + "/indptr", "must start at 0 and end at nnz");
+  }
+  for (int64_t i = 0; i < major; ++i) {
+    if (m.indptr[i + 1] < m.indptr[i]) {
+      return ctx.Error(element + "/indptr", absl::StrCat("not monotone at ", i));
+    }
+  }
+  for (size_t k = 0; k < m.indices.size(); ++k) {
+    if (m.indices[k] < 0 || m.indices[k] >= minor) {
+      return ctx.Error(element + "/indices",
+                       absl::StrCat("index ", m.indices[k], " out of range [0, ", minor, ")"));
+    }
+  }
+  absl::Status fin = CheckFinite(ctx, element, m);
+  if (!fin.ok()) return fin;
+  return m;
+}
+
+absl::StatusOr<Column> ReadColumn(const Ctx& ctx, hid_t df, const std::string& name,
+                                  const std::string& element) {
+  Column col;
+  col.name = name;
+  if (IsGroup(df, name)) {
+    Handle g(H5Gopen2(df, name.c_str(), H5P_DEFAULT), H5Gclose);
+    std::string enc = StringAttr(g.get(), "encoding-type");
+    if (enc == "categorical") {
+      col.kind = Column::Kind::kCategorical;
+      absl::Status st = ReadNumeric(ctx, g.get(), "codes", element + "/codes", H5T_NATIVE_INT32,
+                                    &col.codes);
+      if (!st.ok()) return st;
+      st = ReadStrings(ctx, g.get(), "categories", element + "/categories", &col.categories);
+      if (!st.ok()) {
+        // Numeric categories: print them as text.
+        std::vector<double> cats;
+        st = ReadNumeric(ctx, g.get(), "categories", element + "/categories", H5T_NATIVE_DOUBLE,
+                         &cats);
+        if (!st.ok()) return st;
+        for (double c : cats) col.categories.push_back(absl::StrCat(c));
+      }
+      if (H5Aexists(g.get(), "ordered") > 0) {
+        Handle a(H5Aopen(g.get(), "ordered", H5P_DEFAULT), H5Aclose);
+        int8_t v = 0;
+        if (H5Aread(a.get(), H5T_NATIVE_INT8, &v) >= 0) col.ordered = v != 0;
+      }
+      for (int32_t c : col.codes) {
+        if (c < -1 || c >= static_cast<int32_t>(col.categories.size())) {
+          return ctx.Error(element + "/codes", absl::StrCat("code ", c, " out of range"));
+        }
+      }
+      return col;
+    }
+    if (enc == "nullable-integer" || enc == "nullable-boolean") {
+      std::vector<uint8_t> mask;
+      absl::Status st = ReadNumeric(ctx, g.get(), "mask", element + "/mask", H5T_NATIVE_UINT8,
+                                    &mask);
+      if (!st.ok()) return st;
+      if (enc == "nullable-boolean") {
+        col.kind = Column::Kind::kBool;
+        st = ReadNumeric(ctx, g.get(), "values", element + "/values", H5T_NATIVE_UINT8,
+                         &col.bools);
+        if (!st.ok()) return st;
+        if (mask.size() != col.bools.size()) return ctx.Error(element, "mask length differs");
+        return col;
+      }
+      // Missing integers become NaN floats, the only missing value Column has.
+      std::vector<int64_t> ints;
+      DatasetInfo info;
+      st = ReadNumeric(ctx, g.get(), "values", element + "/values", H5T_NATIVE_INT64, &ints,
+                       &info);
+      if (!st.ok()) return st;
+      if (mask.size() != ints.size()) return ctx.Error(element, "mask length differs");
+      bool any_missing = false;
+      for (uint8_t v : mask) any_missing |= v != 0;
+      if (!any_missing) {
+        col.kind = Column::Kind::kInt;
+        col.ints = std::move(ints);
+      } else {
+        col.kind = Column::Kind::kFloat;
+        for (size_t i = 0; i < ints.size(); ++i) {
+          col.floats.push_back(mask[i] ? std::nan("") : static_cast<double>(ints[i]));
+        }
+      }
+      col.dtype = info.dtype;
+      return col;
+    }
+    return ctx.Error(element, absl::StrCat("unsupported encoding-type '", enc, "'"));
+  }
+  Handle ds(H5Dopen2(df, name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.ok()) return ctx.Error(element, "cannot open dataset");
+  absl::StatusOr<DatasetInfo> info = Inspect(ctx, ds.get(), element);
+  if (!info.ok()) return info.status();
+  if (info->is_string) {
+    col.kind = Column::Kind::kString;
+    absl::Status st = ReadStrings(ctx, df, name, element, &col.strings);
+    if (!st.ok()) return st;
+    return col;
+  }
+  col.dtype = info->dtype;
+  absl::Status st;
+  if (info->dtype == DType::kBool) {
+    col.kind = Column::Kind::kBool;
+    st = ReadNumeric(ctx, df, name, element, H5T_NATIVE_UINT8, &col.bools);
+  } else if (info->dtype == DType::kFloat32 || info->dtype == DType::kFloat64) {
+    col.kind = Column::Kind::kFloat;
+    st = ReadNumeric(ctx, df, name, element, H5T_NATIVE_DOUBLE, &col.floats);
+  } else {
+    col.kind = Column::Kind::kInt;
+    st = ReadNumeric(ctx, df, name, element, H5T_NATIVE_INT64, &col.ints);
+  }
+  if (!st.ok()) return st;
+  return col;
+}
+
+absl::StatusOr<DataFrame> ReadDataFrame(const Ctx& ctx, hid_t root, const std::string& name) {
+  DataFrame df;
+  Handle g(H5Gopen2(root, name.c_str(), H5P_DEFAULT), H5Gclose);
+  if (!g.ok()) return ctx.Error("/" + name, "missing dataframe group");
+  std::string index = StringAttr(g.get(), "_index");
+  if (index.empty()) index = "_index";
+  df.index_name = index;
+  absl::Status st = ReadStrings(ctx, g.get(), index, "/" + name + "/" + index, &df.index);
+  if (!st.ok()) return st;
+  // Columns in column-order when present, else every other member.
+  std::vector<std::string> order;
+  if (H5Aexists(g.get(), "column-order") > 0) {
+    Handle a(H5Aopen(g.get(), "column-order", H5P_DEFAULT), H5Aclose);
+    Handle type(H5Aget_type(a.get()), H5Tclose);
+    Handle space(H5Aget_space(a.get()), H5Sclose);
+    hssize_t n = H5Sget_simple_extent_npoints(space.get());
+    if (n > 0 && H5Tget_class(type.get()) == H5T_STRING && H5Tis_variable_str(type.get()) > 0) {
+      Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
+      H5Tset_size(mem.get(), H5T_VARIABLE);
+      H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
+      std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
+      if (H5Aread(a.get(), mem.get(), ptrs.data()) >= 0) {
+        for (char* p : ptrs) {
+          if (p != nullptr) order.emplace_back(p);
+          H5free_memory(p);
+        }
+      }
+    }
+  }
+  for (const std::string& c : order) {
+    if (c == index) continue;
+    std::string element = "/" + name + "/" + c;
+    if (!Exists(g.get(), c)) return ctx.Error(element, "listed in column-order but missing");
+    absl::StatusOr<Column> col = ReadColumn(ctx, g.get(), c, element);
+    if (!col.ok()) return col.status();
+    if (col->size() != df.n_rows()) {
+      return ctx.Error(element, absl::StrCat("has ", col->size(), " rows, index has ",
+                                             df.n_rows()));
+    }
+    df.columns.push_back(std::move(*col));
+  }
+  return df;
+}
+
+// Reads every matrix under a keyed group (obsm, layers, ...); absent group = empty.
+absl::Status ReadMatrixMap(const Ctx& ctx, hid_t root, const std::string& name,
+                           std::map<std::string, Matrix>* out) {
+  if (!Exists(root, name)) return absl::OkStatus();
+  Handle g(H5Gopen2(root, name.c_str(), H5P_DEFAULT), H5Gclose);
+  if (!g.ok()) return ctx.Error("/" + name, "cannot open group");
+  H5G_info_t ginfo;
+  if (H5Gget_info(g.get(), &ginfo) < 0) return ctx.Error("/" + name, "cannot list group");
+  for (hsize_t i = 0; i < ginfo.nlinks; ++i) {
+    char buf[1024];
+    ssize_t len = H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, buf,
+                                     sizeof(buf), H5P_DEFAULT);
+    if (len < 0 || len >= static_cast<ssize_t>(sizeof(buf))) {
+      return ctx.Error("/" + name, "cannot read member name");
+    }
+    std::string key(buf, static_cast<size_t>(len));
+    absl::StatusOr<Matrix> m = ReadMatrix(ctx, g.get(), key, "/" + name + "/" + key);
+    if (!m.ok()) return m.status();
+    (*out)[key] = std::move(*m);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Handle> OpenFile(const std::string& path) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  std::ifstream probe(path, std::ios::binary);
+  if (!probe) return absl::NotFoundError(absl::StrCat(path, ": /: file not found or unreadable"));
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": /: not an HDF5 file"));
+  }
+  Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!f.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": /: cannot open HDF5 file (truncated or corrupt?)"));
+  }
+  return f;
+}
+
+absl::StatusOr<AnnData> ReadAnnDataGroup(const Ctx& ctx, hid_t root) {
+  AnnData ad;
+  absl::StatusOr<DataFrame> obs = ReadDataFrame(ctx, root, "obs");
+  if (!obs.ok()) return obs.status();
+  ad.obs = std::move(*obs);
+  absl::StatusOr<DataFrame> var = ReadDataFrame(ctx, root, "var");
+  if (!var.ok()) return var.status();
+  ad.var = std::move(*var);
+  ad.has_x = Exists(root, "X");
+  if (ad.has_x) {
+    absl::StatusOr<Matrix> x = ReadMatrix(ctx, root, "X", "/X");
+    if (!x.ok()) return x.status();
+    ad.X = std::move(*x);
+    if (ad.X.n_rows != ad.n_obs() || ad.X.n_cols != ad.n_vars()) {
+      return ctx.Error("/X", absl::StrCat("shape ", ad.X.n_rows, " x ", ad.X.n_cols,
+                                          " disagrees with obs x var ", ad.n_obs(), " x ",
+                                          ad.n_vars()));
+    }
+  }
+  absl::Status st = ReadMatrixMap(ctx, root, "obsm", &ad.obsm);
+  if (!st.ok()) return st;
+  st = ReadMatrixMap(ctx, root, "layers", &ad.layers);
+  if (!st.ok()) return st;
+  if (ctx.options->read_varm) {
+    st = ReadMatrixMap(ctx, root, "varm", &ad.varm);
+    if (!st.ok()) return st;
+  }
+  if (ctx.options->read_obsp) {
+    st = ReadMatrixMap(ctx, root, "obsp", &ad.obsp);
+    if (!st.ok()) return st;
+  }
+  return ad;
+}
+
+}  // namespace
+
+absl::StatusOr<AnnData> ReadH5ad(const std::string& path, const ReadOptions& options) {
+  absl::StatusOr<Handle> f = OpenFile(path);
+  if (!f.ok()) return f.status();
+  Ctx ctx{path, &options};
+  absl::StatusOr<AnnData> ad = ReadAnnDataGroup(ctx, f->get());
+  if (!ad.ok()) return ad.status();
+  absl::Status st = ValidateAnnData(*ad, path);
+  if (!st.ok()) return st;
+  return ad;
+}
+
+absl::Status WriteH5ad(const AnnData&, const std::string& path) {
+  return absl::UnimplementedError(absl::StrCat(path, ": /: writing .h5ad is not implemented yet"));
+}
+
+absl::StatusOr<MuData> ReadH5mu(const std::string& path, const ReadOptions&) {
+  return absl::UnimplementedError(absl::StrCat(path, ": /: reading .h5mu is not implemented yet"));
+}
+
+absl::Status WriteH5mu(const MuData&, const std::string& path) {
+  return absl::UnimplementedError(absl::StrCat(path, ": /: writing .h5mu is not implemented yet"));
+}
+
+absl::StatusOr<MuData> Read10xH5(const std::string& path, const std::string&,
+                                 const ReadOptions&) {
+  return absl::UnimplementedError(
+      absl::StrCat(path, ": /matrix: reading 10x HDF5 is not implemented yet"));
+}
+
+absl::Status ValidateAnnData(const AnnData& adata, const std::string& what) {
+  auto check = [&](const std::string& key, const Matrix& m, int64_t rows,
+                   int64_t cols) -> absl::Status {
+    if (m.n_rows != rows || (cols >= 0 && m.n_cols != cols)) {
+      return absl::InvalidArgumentError(absl::StrCat(what, ": ", key, ": shape ", m.n_rows,
+                                                     " x ", m.n_cols, " disagrees with ", rows,
+                                                     cols >= 0 ? absl::StrCat(" x ", cols) : ""));
+    }
+    return absl::OkStatus();
+  };
+  if (adata.has_x) {
+    absl::Status st = check("X", adata.X, adata.n_obs(), adata.n_vars());
+    if (!st.ok()) return st;
+  }
+  for (const auto& [k, m] : adata.layers) {
+    absl::Status st = check("layers/" + k, m, adata.n_obs(), adata.n_vars());
+    if (!st.ok()) return st;
+  }
+  for (const auto& [k, m] : adata.obsm) {
+    absl::Status st = check("obsm/" + k, m, adata.n_obs(), -1);
+    if (!st.ok()) return st;
+  }
+  for (const auto& [k, m] : adata.varm) {
+    absl::Status st = check("varm/" + k, m, adata.n_vars(), -1);
+    if (!st.ok()) return st;
+  }
+  for (const auto& [k, m] : adata.obsp) {
+    absl::Status st = check("obsp/" + k, m, adata.n_obs(), adata.n_obs());
+    if (!st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace candies

@@ -1,0 +1,82 @@
+"""Writes reference files for io_tests into argv[1] with the real anndata."""
+import os
+import sys
+import warnings
+
+import anndata as ad
+import h5py
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+out = sys.argv[1]
+rng = np.random.default_rng(0)
+n_obs, n_vars = 6, 4
+X = rng.poisson(1.0, size=(n_obs, n_vars)).astype(np.float32)
+obs = pd.DataFrame(
+    {
+        "cell_type": pd.Categorical(["b", "a", "b", "c", "a", "b"]),
+        "n_counts": X.sum(1).astype(np.float64),
+        "n_genes": (X > 0).sum(1).astype(np.int64),
+        "is_ok": np.array([True, False, True, True, False, True]),
+        "label": ["x0", "x1", "x2", "x3", "x4", "x5"],
+    },
+    index=[f"cell{i}" for i in range(n_obs)],
+)
+var = pd.DataFrame(index=[f"gene{j}" for j in range(n_vars)])
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    a = ad.AnnData(X=X, obs=obs, var=var)
+    a.obsm["spatial"] = np.arange(n_obs * 2, dtype=np.float64).reshape(n_obs, 2)
+    a.layers["counts"] = sp.csr_matrix(X.astype(np.int32))
+    a.write_h5ad(os.path.join(out, "dense.h5ad"))
+    b = a.copy()
+    b.X = sp.csr_matrix(X)
+    b.write_h5ad(os.path.join(out, "csr.h5ad"))
+    c = a.copy()
+    c.X = sp.csc_matrix(X.astype(np.float64))
+    c.write_h5ad(os.path.join(out, "csc.h5ad"))
+np.savetxt(os.path.join(out, "X.txt"), X)
+
+# Corrupt corpus, derived from csr.h5ad.
+def patched(name, fn):
+    import shutil
+    p = os.path.join(out, name)
+    shutil.copy(os.path.join(out, "csr.h5ad"), p)
+    with h5py.File(p, "r+") as f:
+        fn(f)
+
+def decreasing_indptr(f):
+    ip = f["X/indptr"][...]
+    ip[2] = ip[3] + 1
+    f["X/indptr"][...] = ip
+
+def index_out_of_range(f):
+    ix = f["X/indices"][...]
+    ix[0] = 99
+    f["X/indices"][...] = ix
+
+def nan_in_x(f):
+    d = f["X/data"][...]
+    d[0] = np.nan
+    f["X/data"][...] = d
+
+def unknown_encoding(f):
+    f["X"].attrs["encoding-type"] = "weird_matrix"
+
+def wrong_rows(f):
+    # A dense X with one row more than obs, encoded as anndata writes arrays.
+    del f["X"]
+    f["X"] = np.ones((n_obs + 1, n_vars), dtype=np.float32)
+    f["X"].attrs["encoding-type"] = "array"
+    f["X"].attrs["encoding-version"] = "0.2.0"
+
+patched("bad_indptr.h5ad", decreasing_indptr)
+patched("bad_index.h5ad", index_out_of_range)
+patched("nan.h5ad", nan_in_x)
+patched("bad_encoding.h5ad", unknown_encoding)
+patched("bad_rows.h5ad", wrong_rows)
+data = open(os.path.join(out, "csr.h5ad"), "rb").read()
+open(os.path.join(out, "truncated.h5ad"), "wb").write(data[: len(data) // 2])
+open(os.path.join(out, "random.h5ad"), "wb").write(rng.bytes(4096))
+open(os.path.join(out, "text.h5ad"), "w").write("obs,var\n1,2\n")
