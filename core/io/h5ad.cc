@@ -437,6 +437,83 @@ absl::Status ReadMatrixMap(const Ctx& ctx, hid_t root, const std::string& name,
   return absl::OkStatus();
 }
 
+std::vector<std::string> MemberNames(hid_t g) {
+  std::vector<std::string> names;
+  H5G_info_t ginfo;
+  if (H5Gget_info(g, &ginfo) < 0) return names;
+  for (hsize_t i = 0; i < ginfo.nlinks; ++i) {
+    ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0,
+                                     H5P_DEFAULT);
+    if (len < 0) continue;
+    std::string name(static_cast<size_t>(len) + 1, '\0');
+    H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(),
+                       H5P_DEFAULT);
+    name.resize(static_cast<size_t>(len));
+    names.push_back(name);
+  }
+  return names;
+}
+
+// uns: groups become maps, 0-d datasets scalars, others arrays.
+absl::StatusOr<UnsValue> ReadUns(const Ctx& ctx, hid_t loc, const std::string& name,
+                                 const std::string& element, int depth) {
+  if (depth > 64) return ctx.Error(element, "uns nested too deeply");
+  if (IsGroup(loc, name)) {
+    Handle g(H5Gopen2(loc, name.c_str(), H5P_DEFAULT), H5Gclose);
+    if (!g.ok()) return ctx.Error(element, "cannot open group");
+    std::string enc = StringAttr(g.get(), "encoding-type");
+    if (!enc.empty() && enc != "dict") {
+      return ctx.Error(element, absl::StrCat("unsupported encoding-type '", enc,
+                                             "' in uns (ReadOptions::read_uns = false skips uns)"));
+    }
+    UnsValue map = UnsValue::Map();
+    for (const std::string& key : MemberNames(g.get())) {
+      absl::StatusOr<UnsValue> child = ReadUns(ctx, g.get(), key, element + "/" + key, depth + 1);
+      if (!child.ok()) return child.status();
+      map.children.emplace_back(key, std::move(*child));
+    }
+    return map;
+  }
+  Handle ds(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.ok()) return ctx.Error(element, "cannot open dataset");
+  absl::StatusOr<DatasetInfo> info = Inspect(ctx, ds.get(), element);
+  if (!info.ok()) return info.status();
+  UnsValue v;
+  if (info->is_string) {
+    std::vector<std::string> strings;
+    absl::Status st = ReadStrings(ctx, loc, name, element, &strings);
+    if (!st.ok()) return st;
+    if (info->dims.empty()) return UnsValue::String(strings.empty() ? "" : strings[0]);
+    return UnsValue::StringArray(std::move(strings));
+  }
+  bool is_float = info->dtype == DType::kFloat32 || info->dtype == DType::kFloat64;
+  if (info->dims.empty()) {
+    if (is_float) {
+      std::vector<double> x;
+      absl::Status st = ReadNumeric(ctx, loc, name, element, H5T_NATIVE_DOUBLE, &x);
+      if (!st.ok()) return st;
+      return UnsValue::Float(x.at(0));
+    }
+    std::vector<int64_t> x;
+    absl::Status st = ReadNumeric(ctx, loc, name, element, H5T_NATIVE_INT64, &x);
+    if (!st.ok()) return st;
+    return info->dtype == DType::kBool ? UnsValue::Bool(x.at(0) != 0) : UnsValue::Int(x.at(0));
+  }
+  if (is_float) {
+    std::vector<double> x;
+    absl::Status st = ReadNumeric(ctx, loc, name, element, H5T_NATIVE_DOUBLE, &x);
+    if (!st.ok()) return st;
+    v = UnsValue::FloatArray(std::move(x));
+  } else {
+    std::vector<int64_t> x;
+    absl::Status st = ReadNumeric(ctx, loc, name, element, H5T_NATIVE_INT64, &x);
+    if (!st.ok()) return st;
+    v = UnsValue::IntArray(std::move(x));
+  }
+  v.shape.assign(info->dims.begin(), info->dims.end());
+  return v;
+}
+
 absl::StatusOr<Handle> OpenFile(const std::string& path) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   std::ifstream probe(path, std::ios::binary);
@@ -483,6 +560,11 @@ absl::StatusOr<AnnData> ReadAnnDataGroup(const Ctx& ctx, hid_t root) {
     st = ReadMatrixMap(ctx, root, "obsp", &ad.obsp);
     if (!st.ok()) return st;
   }
+  if (ctx.options->read_uns && Exists(root, "uns")) {
+    absl::StatusOr<UnsValue> uns = ReadUns(ctx, root, "uns", "/uns", 0);
+    if (!uns.ok()) return uns.status();
+    ad.uns = std::move(*uns);
+  }
   return ad;
 }
 
@@ -499,9 +581,6 @@ absl::StatusOr<AnnData> ReadH5ad(const std::string& path, const ReadOptions& opt
   return ad;
 }
 
-absl::Status WriteH5ad(const AnnData&, const std::string& path) {
-  return absl::UnimplementedError(absl::StrCat(path, ": /: writing .h5ad is not implemented yet"));
-}
 
 absl::StatusOr<MuData> ReadH5mu(const std::string& path, const ReadOptions&) {
   return absl::UnimplementedError(absl::StrCat(path, ": /: reading .h5mu is not implemented yet"));
