@@ -37,8 +37,9 @@ class Handle {
 struct Ctx {
   std::string file;
   const ReadOptions* options;
+  std::string prefix;  // "/mod/rna" inside a MuData file, "" otherwise
   absl::Status Error(const std::string& element, const std::string& problem) const {
-    return absl::InvalidArgumentError(absl::StrCat(file, ": ", element, ": ", problem));
+    return absl::InvalidArgumentError(absl::StrCat(file, ": ", prefix, element, ": ", problem));
   }
 };
 
@@ -370,6 +371,39 @@ absl::StatusOr<Column> ReadColumn(const Ctx& ctx, hid_t df, const std::string& n
   return col;
 }
 
+// A 1-D variable-length string attribute (column-order, mod-order); {} if absent.
+std::vector<std::string> StringArrayAttr(hid_t obj, const char* name) {
+  std::vector<std::string> out;
+  if (H5Aexists(obj, name) <= 0) return out;
+  Handle a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
+  Handle type(H5Aget_type(a.get()), H5Tclose);
+  Handle space(H5Aget_space(a.get()), H5Sclose);
+  hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  if (n <= 0 || H5Tget_class(type.get()) != H5T_STRING) return out;
+  if (H5Tis_variable_str(type.get()) > 0) {
+    Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(mem.get(), H5T_VARIABLE);
+    H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
+    std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
+    if (H5Aread(a.get(), mem.get(), ptrs.data()) >= 0) {
+      for (char* p : ptrs) {
+        out.emplace_back(p != nullptr ? p : "");
+        H5free_memory(p);
+      }
+    }
+  } else {
+    size_t width = H5Tget_size(type.get());
+    std::vector<char> buf(static_cast<size_t>(n) * width);
+    if (H5Aread(a.get(), type.get(), buf.data()) >= 0) {
+      for (hssize_t i = 0; i < n; ++i) {
+        const char* p = buf.data() + i * width;
+        out.emplace_back(p, strnlen(p, width));
+      }
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<DataFrame> ReadDataFrame(const Ctx& ctx, hid_t root, const std::string& name) {
   DataFrame df;
   Handle g(H5Gopen2(root, name.c_str(), H5P_DEFAULT), H5Gclose);
@@ -380,25 +414,7 @@ absl::StatusOr<DataFrame> ReadDataFrame(const Ctx& ctx, hid_t root, const std::s
   absl::Status st = ReadStrings(ctx, g.get(), index, "/" + name + "/" + index, &df.index);
   if (!st.ok()) return st;
   // Columns in column-order when present, else every other member.
-  std::vector<std::string> order;
-  if (H5Aexists(g.get(), "column-order") > 0) {
-    Handle a(H5Aopen(g.get(), "column-order", H5P_DEFAULT), H5Aclose);
-    Handle type(H5Aget_type(a.get()), H5Tclose);
-    Handle space(H5Aget_space(a.get()), H5Sclose);
-    hssize_t n = H5Sget_simple_extent_npoints(space.get());
-    if (n > 0 && H5Tget_class(type.get()) == H5T_STRING && H5Tis_variable_str(type.get()) > 0) {
-      Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
-      H5Tset_size(mem.get(), H5T_VARIABLE);
-      H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
-      std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
-      if (H5Aread(a.get(), mem.get(), ptrs.data()) >= 0) {
-        for (char* p : ptrs) {
-          if (p != nullptr) order.emplace_back(p);
-          H5free_memory(p);
-        }
-      }
-    }
-  }
+  std::vector<std::string> order = StringArrayAttr(g.get(), "column-order");
   for (const std::string& c : order) {
     if (c == index) continue;
     std::string element = "/" + name + "/" + c;
@@ -573,7 +589,7 @@ absl::StatusOr<AnnData> ReadAnnDataGroup(const Ctx& ctx, hid_t root) {
 absl::StatusOr<AnnData> ReadH5ad(const std::string& path, const ReadOptions& options) {
   absl::StatusOr<Handle> f = OpenFile(path);
   if (!f.ok()) return f.status();
-  Ctx ctx{path, &options};
+  Ctx ctx{path, &options, ""};
   absl::StatusOr<AnnData> ad = ReadAnnDataGroup(ctx, f->get());
   if (!ad.ok()) return ad.status();
   absl::Status st = ValidateAnnData(*ad, path);
@@ -582,12 +598,46 @@ absl::StatusOr<AnnData> ReadH5ad(const std::string& path, const ReadOptions& opt
 }
 
 
-absl::StatusOr<MuData> ReadH5mu(const std::string& path, const ReadOptions&) {
-  return absl::UnimplementedError(absl::StrCat(path, ": /: reading .h5mu is not implemented yet"));
-}
-
-absl::Status WriteH5mu(const MuData&, const std::string& path) {
-  return absl::UnimplementedError(absl::StrCat(path, ": /: writing .h5mu is not implemented yet"));
+absl::StatusOr<MuData> ReadH5mu(const std::string& path, const ReadOptions& options) {
+  absl::StatusOr<Handle> f = OpenFile(path);
+  if (!f.ok()) return f.status();
+  Ctx ctx{path, &options, ""};
+  if (!Exists(f->get(), "mod")) return ctx.Error("/mod", "missing (not a MuData file)");
+  Handle mod(H5Gopen2(f->get(), "mod", H5P_DEFAULT), H5Gclose);
+  if (!mod.ok()) return ctx.Error("/mod", "cannot open group");
+  std::vector<std::string> order = StringArrayAttr(mod.get(), "mod-order");
+  if (order.empty()) order = MemberNames(mod.get());
+  MuData md;
+  for (const std::string& name : order) {
+    if (!Exists(mod.get(), name)) return ctx.Error("/mod/" + name, "listed in mod-order but missing");
+    Handle g(H5Gopen2(mod.get(), name.c_str(), H5P_DEFAULT), H5Gclose);
+    if (!g.ok()) return ctx.Error("/mod/" + name, "cannot open group");
+    Ctx sub{path, &options, "/mod/" + name};
+    absl::StatusOr<AnnData> ad = ReadAnnDataGroup(sub, g.get());
+    if (!ad.ok()) return ad.status();
+    absl::Status st = ValidateAnnData(*ad, absl::StrCat(path, ": /mod/", name));
+    if (!st.ok()) return st;
+    md.mod.emplace_back(name, std::move(*ad));
+  }
+  if (Exists(f->get(), "obs")) {
+    absl::StatusOr<DataFrame> obs = ReadDataFrame(ctx, f->get(), "obs");
+    if (!obs.ok()) return obs.status();
+    md.obs = std::move(*obs);
+  }
+  absl::Status st = ReadMatrixMap(ctx, f->get(), "obsm", &md.obsm);
+  if (!st.ok()) return st;
+  for (const auto& [k, m] : md.obsm) {
+    if (m.n_rows != md.obs.n_rows()) {
+      return ctx.Error("/obsm/" + k, absl::StrCat("has ", m.n_rows, " rows, obs has ",
+                                                  md.obs.n_rows()));
+    }
+  }
+  if (options.read_uns && Exists(f->get(), "uns")) {
+    absl::StatusOr<UnsValue> uns = ReadUns(ctx, f->get(), "uns", "/uns", 0);
+    if (!uns.ok()) return uns.status();
+    md.uns = std::move(*uns);
+  }
+  return md;
 }
 
 absl::StatusOr<MuData> Read10xH5(const std::string& path, const std::string&,

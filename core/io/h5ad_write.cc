@@ -329,3 +329,46 @@ absl::Status WriteH5ad(const AnnData& adata, const std::string& path) {
 }
 
 }  // namespace candies
+
+namespace candies {
+
+absl::Status WriteH5mu(const MuData& mdata, const std::string& path) {
+  std::vector<std::string> order;
+  for (const auto& [name, ad] : mdata.mod) {
+    absl::Status st = ValidateAnnData(ad, absl::StrCat(path, ": /mod/", name));
+    if (!st.ok()) return st;
+    order.push_back(name);
+  }
+  for (const auto& [k, m] : mdata.obsm) {
+    if (m.n_rows != mdata.obs.n_rows()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": /obsm/", k, ": has ", m.n_rows,
+                                                     " rows, obs has ", mdata.obs.n_rows()));
+    }
+  }
+  return WriteAtomically(path, [&](Writer& w, hid_t root) {
+    if (!w.Encoding(root, "MuData", "0.1.0")) return;
+    H mod(H5Gcreate2(root, "mod", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    if (!mod.ok() || !w.StrArrayAttr(mod.get(), "mod-order", order)) {
+      w.Fail("/mod", "cannot create");
+      return;
+    }
+    // Global var: the modalities' var_names concatenated, as mudata builds it.
+    DataFrame var;
+    for (const auto& [name, ad] : mdata.mod) {
+      H g(H5Gcreate2(mod.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+      w.file = absl::StrCat(path, ": /mod/", name);  // errors name the modality
+      if (!g.ok() || !w.WriteAnnData(g.get(), ad)) {
+        w.Fail("/", "cannot write modality");
+        return;
+      }
+      var.index.insert(var.index.end(), ad.var.index.begin(), ad.var.index.end());
+    }
+    w.file = path;
+    w.WriteDataFrame(root, "obs", mdata.obs) && w.WriteDataFrame(root, "var", var) &&
+        w.WriteMatrixMap(root, "obsm", mdata.obsm) &&
+        w.WriteUns(root, "uns", "/uns",
+                   mdata.uns.kind == UnsValue::Kind::kMap ? mdata.uns : UnsValue::Map());
+  });
+}
+
+}  // namespace candies
