@@ -6,7 +6,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <cstdlib>
 #include <fstream>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -640,10 +642,179 @@ absl::StatusOr<MuData> ReadH5mu(const std::string& path, const ReadOptions& opti
   return md;
 }
 
-absl::StatusOr<MuData> Read10xH5(const std::string& path, const std::string&,
-                                 const ReadOptions&) {
-  return absl::UnimplementedError(
-      absl::StrCat(path, ": /matrix: reading 10x HDF5 is not implemented yet"));
+namespace {
+
+struct TissuePosition {
+  bool in_tissue = false;
+  double pxl_row = 0;
+  double pxl_col = 0;
+};
+
+// Space Ranger tissue_positions(.csv|_list.csv): barcode,in_tissue,array_row,
+// array_col,pxl_row_in_fullres,pxl_col_in_fullres, with or without a header.
+absl::Status ReadTissuePositions(const std::string& path,
+                                 std::map<std::string, TissuePosition>* out) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": /: file not found or unreadable"));
+  std::string line;
+  int64_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    std::vector<std::string> f;
+    size_t start = 0;
+    while (true) {
+      size_t comma = line.find(',', start);
+      f.push_back(line.substr(start, comma == std::string::npos ? std::string::npos
+                                                                : comma - start));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    if (line_no == 1 && f[0] == "barcode") continue;  // header
+    if (f.size() != 6) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": line ", line_no, ": expected 6 comma-separated fields"));
+    }
+    TissuePosition p;
+    char* end = nullptr;
+    p.in_tissue = std::strtol(f[1].c_str(), &end, 10) == 1;
+    p.pxl_row = std::strtod(f[4].c_str(), &end);
+    if (end == f[4].c_str()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": line ", line_no,
+                                                     ": pxl_row_in_fullres is not a number"));
+    }
+    p.pxl_col = std::strtod(f[5].c_str(), &end);
+    if (end == f[5].c_str()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": line ", line_no,
+                                                     ": pxl_col_in_fullres is not a number"));
+    }
+    (*out)[f[0]] = p;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<MuData> Read10xH5(const std::string& path, const std::string& tissue_positions_csv,
+                                 const ReadOptions& options) {
+  absl::StatusOr<Handle> f = OpenFile(path);
+  if (!f.ok()) return f.status();
+  Ctx ctx{path, &options, ""};
+  if (!IsGroup(f->get(), "matrix")) {
+    return ctx.Error("/matrix", "missing (not a CellRanger >= 3 feature-barcode matrix)");
+  }
+  Handle g(H5Gopen2(f->get(), "matrix", H5P_DEFAULT), H5Gclose);
+  std::vector<int64_t> shape;
+  absl::Status st = ReadNumeric(ctx, g.get(), "shape", "/matrix/shape", H5T_NATIVE_INT64, &shape);
+  if (!st.ok()) return st;
+  if (shape.size() != 2 || shape[0] < 0 || shape[1] < 0) {
+    return ctx.Error("/matrix/shape", "must be two non-negative integers");
+  }
+  // CSC of features x barcodes has exactly the arrays of CSR barcodes x features.
+  Matrix x;
+  x.format = Matrix::Format::kCsr;
+  x.n_rows = shape[1];
+  x.n_cols = shape[0];
+  DatasetInfo info;
+  st = ReadNumeric(ctx, g.get(), "data", "/matrix/data", H5T_NATIVE_FLOAT, &x.values, &info);
+  if (!st.ok()) return st;
+  x.dtype = info.dtype;
+  st = ReadNumeric(ctx, g.get(), "indices", "/matrix/indices", H5T_NATIVE_INT32, &x.indices);
+  if (!st.ok()) return st;
+  st = ReadNumeric(ctx, g.get(), "indptr", "/matrix/indptr", H5T_NATIVE_INT64, &x.indptr);
+  if (!st.ok()) return st;
+  if (static_cast<int64_t>(x.indptr.size()) != x.n_rows + 1 ||
+      x.indices.size() != x.values.size() || x.indptr.front() != 0 ||
+      x.indptr.back() != static_cast<int64_t>(x.values.size())) {
+    return ctx.Error("/matrix/indptr", "inconsistent with shape / data length");
+  }
+  for (int64_t i = 0; i < x.n_rows; ++i) {
+    if (x.indptr[i + 1] < x.indptr[i]) {
+      return ctx.Error("/matrix/indptr", absl::StrCat("not monotone at ", i));
+    }
+  }
+  for (int32_t c : x.indices) {
+    if (c < 0 || c >= x.n_cols) {
+      return ctx.Error("/matrix/indices", absl::StrCat("index ", c, " out of range"));
+    }
+  }
+  if (options.reject_non_finite) {
+    for (float v : x.values) {
+      if (!std::isfinite(v)) return ctx.Error("/matrix/data", "non-finite value (NaN or Inf)");
+    }
+  }
+  std::vector<std::string> barcodes, ids, names, types, genomes;
+  st = ReadStrings(ctx, g.get(), "barcodes", "/matrix/barcodes", &barcodes);
+  if (!st.ok()) return st;
+  if (static_cast<int64_t>(barcodes.size()) != x.n_rows) {
+    return ctx.Error("/matrix/barcodes", "length differs from shape[1]");
+  }
+  if (!IsGroup(g.get(), "features")) return ctx.Error("/matrix/features", "missing group");
+  Handle feat(H5Gopen2(g.get(), "features", H5P_DEFAULT), H5Gclose);
+  for (auto [name, dst] : {std::pair<const char*, std::vector<std::string>*>{"id", &ids},
+                           {"name", &names}, {"feature_type", &types}, {"genome", &genomes}}) {
+    std::string element = absl::StrCat("/matrix/features/", name);
+    if (std::string(name) == "genome" && !Exists(feat.get(), name)) continue;  // optional
+    st = ReadStrings(ctx, feat.get(), name, element, dst);
+    if (!st.ok()) return st;
+    if (static_cast<int64_t>(dst->size()) != x.n_cols) {
+      return ctx.Error(element, "length differs from shape[0]");
+    }
+  }
+  // Spots to keep, with their positions.
+  std::vector<int64_t> rows;
+  std::vector<float> spatial;
+  if (!tissue_positions_csv.empty()) {
+    std::map<std::string, TissuePosition> positions;
+    st = ReadTissuePositions(tissue_positions_csv, &positions);
+    if (!st.ok()) return st;
+    for (int64_t i = 0; i < x.n_rows; ++i) {
+      auto it = positions.find(barcodes[i]);
+      if (it == positions.end() || !it->second.in_tissue) continue;
+      rows.push_back(i);
+      spatial.push_back(static_cast<float>(it->second.pxl_col));  // scanpy: (x, y)
+      spatial.push_back(static_cast<float>(it->second.pxl_row));
+    }
+  } else {
+    for (int64_t i = 0; i < x.n_rows; ++i) rows.push_back(i);
+  }
+  MuData md;
+  for (const int64_t i : rows) md.obs.index.push_back(barcodes[i]);
+  if (!tissue_positions_csv.empty()) {
+    md.obsm["spatial"] = Matrix::Dense(static_cast<int64_t>(rows.size()), 2, spatial);
+  }
+  const std::pair<const char*, const char*> kinds[] = {
+      {"Gene Expression", "rna"}, {"Antibody Capture", "prot"}, {"Peaks", "atac"}};
+  for (const auto& [type, mod_name] : kinds) {
+    std::vector<int64_t> cols;
+    for (int64_t j = 0; j < x.n_cols; ++j) {
+      if (types[j] == type) cols.push_back(j);
+    }
+    if (cols.empty()) continue;
+    AnnData ad;
+    ad.X = Subset(x, rows, cols);
+    ad.obs.index = md.obs.index;
+    Column gene_ids = Column::Strings("gene_ids", {});
+    Column feature_types = Column::Strings("feature_types", {});
+    Column genome = Column::Strings("genome", {});
+    for (int64_t j : cols) {
+      ad.var.index.push_back(names[j]);
+      gene_ids.strings.push_back(ids[j]);
+      feature_types.strings.push_back(types[j]);
+      if (!genomes.empty()) genome.strings.push_back(genomes[j]);
+    }
+    ad.var.Set(gene_ids);
+    ad.var.Set(feature_types);
+    if (!genomes.empty()) ad.var.Set(genome);
+    if (!tissue_positions_csv.empty()) ad.obsm["spatial"] = md.obsm["spatial"];
+    md.mod.emplace_back(mod_name, std::move(ad));
+  }
+  if (md.mod.empty()) {
+    return ctx.Error("/matrix/features/feature_type",
+                     "no Gene Expression, Antibody Capture or Peaks features");
+  }
+  return md;
 }
 
 absl::Status ValidateAnnData(const AnnData& adata, const std::string& what) {

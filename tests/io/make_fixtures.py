@@ -80,3 +80,24 @@ data = open(os.path.join(out, "csr.h5ad"), "rb").read()
 open(os.path.join(out, "truncated.h5ad"), "wb").write(data[: len(data) // 2])
 open(os.path.join(out, "random.h5ad"), "wb").write(rng.bytes(4096))
 open(os.path.join(out, "text.h5ad"), "w").write("obs,var\n1,2\n")
+
+# A 10x CellRanger/Space Ranger filtered_feature_bc_matrix.h5: CSC features x barcodes.
+feat_types = ["Gene Expression"] * 3 + ["Antibody Capture"] * 2
+dense10x = np.array(  # barcodes x features
+    [[1, 0, 2, 7, 0], [0, 3, 0, 0, 8], [4, 0, 0, 9, 1], [0, 0, 5, 0, 0]], dtype=np.int32)
+csc = sp.csc_matrix(dense10x.T)  # features x barcodes
+with h5py.File(os.path.join(out, "tenx.h5"), "w") as f:
+    m = f.create_group("matrix")
+    m["barcodes"] = np.array([b"AAA-1", b"CCC-1", b"GGG-1", b"TTT-1"], dtype="S5")
+    m["data"] = csc.data
+    m["indices"] = csc.indices.astype(np.int64)
+    m["indptr"] = csc.indptr.astype(np.int64)
+    m["shape"] = np.array(csc.shape, dtype=np.int32)
+    g = m.create_group("features")
+    g["id"] = np.array([b"ENSG1", b"ENSG2", b"ENSG3", b"CD3", b"CD4"])
+    g["name"] = np.array([b"GeneA", b"GeneB", b"GeneC", b"CD3_TotalA", b"CD4_TotalA"])
+    g["feature_type"] = np.array([t.encode() for t in feat_types])
+    g["genome"] = np.array([b"GRCh38"] * 5)
+# Space Ranger 1.x tissue_positions_list.csv has no header; CCC-1 is off tissue, TTT-1 absent.
+with open(os.path.join(out, "tissue_positions_list.csv"), "w") as f:
+    f.write("AAA-1,1,0,0,100,200\nCCC-1,0,0,1,110,210\nGGG-1,1,1,0,120,220\n")
