@@ -359,6 +359,22 @@ absl::StatusOr<Column> ReadColumn(const Ctx& ctx, hid_t df, const std::string& n
   }
   col.dtype = info->dtype;
   absl::Status st;
+  // anndata 0.7: integer codes with a `categories` attribute (an object
+  // reference) pointing at <dataframe>/__categories/<name>.
+  if (H5Aexists(ds.get(), "categories") > 0 && Exists(df, "__categories")) {
+    col.kind = Column::Kind::kCategorical;
+    st = ReadNumeric(ctx, df, name, element, H5T_NATIVE_INT32, &col.codes);
+    if (!st.ok()) return st;
+    Handle cats(H5Gopen2(df, "__categories", H5P_DEFAULT), H5Gclose);
+    st = ReadStrings(ctx, cats.get(), name, element + " (__categories)", &col.categories);
+    if (!st.ok()) return st;
+    for (int32_t c : col.codes) {
+      if (c < -1 || c >= static_cast<int32_t>(col.categories.size())) {
+        return ctx.Error(element, absl::StrCat("code ", c, " out of range"));
+      }
+    }
+    return col;
+  }
   if (info->dtype == DType::kBool) {
     col.kind = Column::Kind::kBool;
     st = ReadNumeric(ctx, df, name, element, H5T_NATIVE_UINT8, &col.bools);
@@ -372,6 +388,8 @@ absl::StatusOr<Column> ReadColumn(const Ctx& ctx, hid_t df, const std::string& n
   if (!st.ok()) return st;
   return col;
 }
+
+std::vector<std::string> MemberNames(hid_t g);
 
 // A 1-D variable-length string attribute (column-order, mod-order); {} if absent.
 std::vector<std::string> StringArrayAttr(hid_t obj, const char* name) {
@@ -417,6 +435,11 @@ absl::StatusOr<DataFrame> ReadDataFrame(const Ctx& ctx, hid_t root, const std::s
   if (!st.ok()) return st;
   // Columns in column-order when present, else every other member.
   std::vector<std::string> order = StringArrayAttr(g.get(), "column-order");
+  if (H5Aexists(g.get(), "column-order") <= 0) {  // pre-0.7 files: every member
+    for (const std::string& m : MemberNames(g.get())) {
+      if (m != "__categories") order.push_back(m);
+    }
+  }
   for (const std::string& c : order) {
     if (c == index) continue;
     std::string element = "/" + name + "/" + c;
