@@ -591,8 +591,10 @@ absl::StatusOr<AnnData> ReadAnnDataGroup(const Ctx& ctx, hid_t root) {
   }
   absl::Status st = ReadMatrixMap(ctx, root, "obsm", &ad.obsm);
   if (!st.ok()) return st;
-  st = ReadMatrixMap(ctx, root, "layers", &ad.layers);
-  if (!st.ok()) return st;
+  if (ctx.options->read_layers) {
+    st = ReadMatrixMap(ctx, root, "layers", &ad.layers);
+    if (!st.ok()) return st;
+  }
   if (ctx.options->read_varm) {
     st = ReadMatrixMap(ctx, root, "varm", &ad.varm);
     if (!st.ok()) return st;
