@@ -34,6 +34,9 @@ struct ClusterOptions {
   double resolution_min = 0.0;
   double resolution_max = 3.0;
   int64_t leiden_max_steps = 30;
+  // Leiden iterations per resolution: repeated until the partition is stable
+  // (scanpy's n_iterations=-1), capped here so a pathological graph cannot hang.
+  int64_t leiden_max_iterations = 50;
   // kmeans: k-means++ initialisation, best of n_init runs.
   int64_t kmeans_n_init = 10;
   int64_t kmeans_max_iter = 300;

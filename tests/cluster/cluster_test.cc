@@ -191,6 +191,25 @@ TEST(Cluster, OneClusterAndAllSingletons) {
   EXPECT_EQ(gmm->n_clusters, 1);
 }
 
+TEST(Cluster, SingleRowAndDoubleInput) {
+  torch::Tensor one = torch::ones({1, 3});
+  Data data = Blobs(3, 20, 5, 12.0, 1.0, 9);
+  torch::Tensor x64 = data.x.to(torch::kDouble);
+  for (auto m : {ClusterMethod::kKmeans, ClusterMethod::kMclust, ClusterMethod::kLeiden}) {
+    ClusterOptions options;
+    options.method = m;
+    options.n_clusters = 1;
+    auto c = Cluster(one, options);
+    ASSERT_TRUE(c.ok()) << ClusterMethodName(m) << ": " << c.status();
+    EXPECT_EQ(c->labels, std::vector<int32_t>{0});
+    options.n_clusters = 3;
+    auto d = Cluster(x64, options);
+    ASSERT_TRUE(d.ok()) << ClusterMethodName(m) << ": " << d.status();
+    EXPECT_DOUBLE_EQ(metrics::AdjustedRandIndex(data.truth, d->labels), 1.0)
+        << ClusterMethodName(m);
+  }
+}
+
 TEST(TopPrincipalComponents, ShapeVarianceOrderAndSign) {
   Data data = Blobs(3, 30, 6, 6.0, 1.0, 4);
   auto pcs = TopPrincipalComponents(data.x, 4);
