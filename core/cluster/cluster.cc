@@ -23,7 +23,9 @@ namespace candies {
 namespace {
 
 absl::Status ValidateInput(const torch::Tensor& x, int64_t k, const char* who) {
-  if (!x.defined()) return absl::InvalidArgumentError(absl::StrCat(who, ": embedding is undefined"));
+  if (!x.defined()) {
+    return absl::InvalidArgumentError(absl::StrCat(who, ": embedding is undefined"));
+  }
   if (x.dim() != 2) {
     return absl::InvalidArgumentError(
         absl::StrCat(who, ": embedding must be N x d, got ", x.dim(), " dimensions"));
@@ -104,7 +106,8 @@ torch::Tensor KMeansPlusPlus(const torch::Tensor& x, const torch::Tensor& x_sq, 
     chosen.push_back(candidates[best]);
     closest = updated.select(1, best).contiguous();
   }
-  torch::Tensor idx = torch::tensor(chosen, torch::TensorOptions().dtype(torch::kLong)).to(x.device());
+  torch::Tensor idx =
+      torch::tensor(chosen, torch::TensorOptions().dtype(torch::kLong)).to(x.device());
   return x.index_select(0, idx).clone();
 }
 
@@ -331,8 +334,8 @@ std::vector<igraph_integer_t> KnnEdges(const torch::Tensor& x, int64_t k) {
   for (int64_t start = 0; start < n; start += block) {
     const int64_t rows = std::min(block, n - start);
     torch::Tensor d = torch::cdist(x.narrow(0, start, rows), x);
-    torch::Tensor self = torch::arange(start, start + rows, torch::TensorOptions().dtype(torch::kLong)
-                                                                .device(x.device()));
+    torch::Tensor self = torch::arange(
+        start, start + rows, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
     d.index_put_({torch::arange(rows, self.options()), self},
                  std::numeric_limits<float>::infinity());
     torch::Tensor nbr = std::get<1>(d.topk(k, 1, /*largest=*/false, /*sorted=*/true))
@@ -478,7 +481,8 @@ absl::StatusOr<Clustering> LeidenWithResolutionSearch(const torch::Tensor& x, in
   int64_t best_gap = std::numeric_limits<int64_t>::max();
   for (int64_t step = 0; step < options.leiden_max_steps; ++step) {
     const double mid = 0.5 * (lo + hi);
-    CANDIES_ASSIGN_OR_RETURN(std::vector<int32_t> labels, graph.Leiden(mid, options.seed, options.leiden_max_iterations));
+    CANDIES_ASSIGN_OR_RETURN(std::vector<int32_t> labels,
+                             graph.Leiden(mid, options.seed, options.leiden_max_iterations));
     const int64_t found = RelabelByFirstAppearance(&labels);
     const int64_t gap = std::abs(found - k);
     if (gap < best_gap) {
@@ -486,7 +490,7 @@ absl::StatusOr<Clustering> LeidenWithResolutionSearch(const torch::Tensor& x, in
       best.labels = std::move(labels);
       best.n_clusters = found;
       best.resolution = mid;
-      best.iterations = step + 1;
+      best.iterations = step + 1;  // resolutions tried when the best was found
     }
     if (found == k) break;
     if (found < k) lo = mid; else hi = mid;

@@ -26,7 +26,9 @@ Data Blobs(int64_t k, int64_t per, int64_t d, double spread, double sd, uint64_t
   Data data;
   for (int64_t i = 0; i < k * per; ++i) {
     const int64_t c = i % k;  // interleaved so label order is not the row order
-    for (int64_t t = 0; t < d; ++t) v.push_back((t == c % d ? spread * (1 + c / d) : 0) + normal(rng));
+    for (int64_t t = 0; t < d; ++t) {
+      v.push_back(static_cast<float>((t == c % d ? spread * (1 + c / d) : 0) + normal(rng)));
+    }
     data.truth.push_back(static_cast<int32_t>(c));
   }
   data.x = torch::from_blob(v.data(), {k * per, d}, torch::kFloat).clone();
