@@ -46,7 +46,7 @@ struct Clustering {
   std::vector<int32_t> labels;  // 0..n_clusters-1 per row, ordered by first appearance
   int64_t n_clusters = 0;       // found (Leiden may miss the target; reported, not hidden)
   double resolution = 0;        // leiden only
-  int64_t iterations = 0;
+  int64_t iterations = 0;       // Lloyd/EM iterations of the kept run; leiden: resolutions tried
 };
 
 // `embedding` is N x d float on any device. Same seed and device give the same labels.
