@@ -14,6 +14,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/models/diffusion_internal.h"
@@ -647,15 +648,17 @@ absl::StatusOr<std::shared_ptr<TrainedDenoiser>> LoadDenoiser(const std::string&
     auto& o = m->options;
     auto i64 = [&](const char* key, int64_t* out) -> absl::Status {
       CANDIES_ASSIGN_OR_RETURN(auto s, field(key));
-      *out = std::stoll(s);
+      if (!absl::SimpleAtoi(s, out))
+        return absl::DataLossError(absl::StrCat("LoadDenoiser: field ", key, " is not an integer: ", s));
       return absl::OkStatus();
     };
     auto f64 = [&](const char* key, double* out) -> absl::Status {
       CANDIES_ASSIGN_OR_RETURN(auto s, field(key));
-      *out = std::stod(s);
+      if (!absl::SimpleAtod(s, out))
+        return absl::DataLossError(absl::StrCat("LoadDenoiser: field ", key, " is not a number: ", s));
       return absl::OkStatus();
     };
-    int64_t d = 0, c = 0, seed = 0, bf16 = 0, per_spot = 1;
+    int64_t d = 0, c = 0, bf16 = 0, per_spot = 1;
     CANDIES_RETURN_IF_ERROR(i64("input_dim", &d));
     CANDIES_RETURN_IF_ERROR(i64("cond_dim", &c));
     CANDIES_RETURN_IF_ERROR(i64("hidden", &o.hidden));
@@ -677,8 +680,8 @@ absl::StatusOr<std::shared_ptr<TrainedDenoiser>> LoadDenoiser(const std::string&
     CANDIES_RETURN_IF_ERROR(f64("grad_clip", &o.grad_clip));
     CANDIES_RETURN_IF_ERROR(i64("bf16_autocast", &bf16));
     CANDIES_ASSIGN_OR_RETURN(auto seed_text, field("seed"));
-    o.seed = std::stoull(seed_text);
-    (void)seed;
+    if (!absl::SimpleAtoi(seed_text, &o.seed))
+      return absl::DataLossError(absl::StrCat("LoadDenoiser: field seed is not an integer: ", seed_text));
     CANDIES_RETURN_IF_ERROR(i64("cond_per_spot", &per_spot));
     o.bf16_autocast = bf16 != 0;
     o.cond_per_spot = per_spot != 0;
@@ -689,7 +692,12 @@ absl::StatusOr<std::shared_ptr<TrainedDenoiser>> LoadDenoiser(const std::string&
       if (it == kv.end() || static_cast<int64_t>(it->second.size()) != len)
         return absl::DataLossError(absl::StrCat("LoadDenoiser: field ", key, " needs ", len, " values"));
       std::vector<float> v;
-      for (const auto& s : it->second) v.push_back(std::stof(s));
+      for (const auto& s : it->second) {
+        float x = 0;
+        if (!absl::SimpleAtof(s, &x) || !std::isfinite(x))
+          return absl::DataLossError(absl::StrCat("LoadDenoiser: field ", key, " has a bad value: ", s));
+        v.push_back(x);
+      }
       return torch::tensor(v, torch::kFloat32).reshape({1, len});
     };
     CANDIES_ASSIGN_OR_RETURN(m->low_center, vec("low_center", d));

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -219,6 +220,11 @@ TEST(TrainedDenoiserTest, SaveLoadRoundTripGivesIdenticalSamples) {
   EXPECT_EQ(DenoiserBytes(**model), DenoiserBytes(**loaded));
   EXPECT_GT(DenoiserBytes(**model), 32 * 32 * 4);
   EXPECT_FALSE(ApplyDenoiser(**loaded, torch::randn({4, 7}), kCpu).ok());  // wrong width
+  {
+    std::ofstream meta(dir / "denoiser.txt", std::ios::app);
+    meta << "hidden abc\n";  // a second, malformed value for a field
+  }
+  EXPECT_EQ(LoadDenoiser(dir.string(), kCpu).status().code(), absl::StatusCode::kDataLoss);
   std::filesystem::remove_all(dir);
   EXPECT_EQ(LoadDenoiser(dir.string(), kCpu).status().code(), absl::StatusCode::kNotFound);
 }
