@@ -34,16 +34,26 @@ int main(int argc, char** argv) {
   bool paper_full = false;
   bool sweep = false;
   int64_t n = 1296;
+  candies::DiffusionOptions fast = candies::FastDiffusionOptions();
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--device=", 9) == 0) device_spec = argv[i] + 9;
     else if (std::strcmp(argv[i], "--paper_full") == 0) paper_full = true;
     else if (std::strcmp(argv[i], "--sweep") == 0) sweep = true;
+    else if (std::strncmp(argv[i], "--hidden=", 9) == 0) fast.hidden = std::stoll(argv[i] + 9);
+    else if (std::strncmp(argv[i], "--depth=", 8) == 0) fast.depth = std::stoll(argv[i] + 8);
+    else if (std::strncmp(argv[i], "--heads=", 8) == 0) fast.heads = std::stoll(argv[i] + 8);
+    else if (std::strncmp(argv[i], "--epochs=", 9) == 0) fast.max_epochs = std::stoll(argv[i] + 9);
+    else if (std::strncmp(argv[i], "--batch=", 8) == 0) fast.batch_size = std::stoll(argv[i] + 8);
+    else if (std::strncmp(argv[i], "--T=", 4) == 0) fast.timesteps = std::stoll(argv[i] + 4);
+    else if (std::strncmp(argv[i], "--steps=", 8) == 0) fast.sample_steps = std::stoll(argv[i] + 8);
+    else if (std::strncmp(argv[i], "--lr_step=", 10) == 0) fast.lr_step = std::stoll(argv[i] + 10);
     else if (std::strncmp(argv[i], "--n=", 4) == 0) n = std::stoll(argv[i] + 4);
     else {
-      std::fprintf(stderr, "usage: %s [--device=auto|cpu|cuda] [--paper_full] [--n=1296]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--device=auto|cpu|cuda] [--paper_full] [--sweep] [--n=1296] [--hidden= --depth= --heads= --epochs= --batch= --T= --steps= --lr_step=]\n", argv[0]);
       return 2;
     }
   }
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   auto device = candies::ResolveDevice(device_spec);
   if (!device.ok()) {
     std::fprintf(stderr, "%s\n", device.status().ToString().c_str());
@@ -61,24 +71,24 @@ int main(int argc, char** argv) {
     // Quality vs sampler: train the fast preset once on 2/3 of the spots, then
     // generate the other third with each sampler setting.
     const int64_t n_train = n * 2 / 3;
-    auto o = candies::FastDiffusionOptions();
+    auto o = fast;
     auto model = candies::TrainDenoiser(low.slice(0, 0, n_train), high.slice(0, 0, n_train), o, *device);
     if (!model.ok()) return 1;
+    std::printf("trained on %lld spots\n", static_cast<long long>(n_train));
     auto ho_clean = clean.slice(0, n_train), ho_low = low.slice(0, n_train);
     const double ho_err = (ho_low - ho_clean).norm().item<double>();
-    std::printf("%-6s %6s %10s %10s\n", "sampler", "steps", "err_ratio", "sample_s");
-    for (int64_t steps : {1, 2, 3, 5, 10, 25, 50}) {
-      candies::diffusion_internal::SetSampling(**model, candies::DiffusionSampler::kDdim, steps);
+    std::printf("%-7s %6s %6s %10s %10s\n", "sampler", "steps", "temp", "err_ratio", "sample_s");
+    auto one = [&](candies::DiffusionSampler sampler, int64_t steps, double temp) {
+      candies::diffusion_internal::SetSampling(**model, sampler, steps, temp);
       auto t0 = std::chrono::steady_clock::now();
       auto out = candies::ApplyDenoiser(**model, high.slice(0, n_train), *device);
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::printf("%-6s %6lld %10.3f %10.2f\n", "ddim", static_cast<long long>(steps),
-                  (*out - ho_clean).norm().item<double>() / ho_err, s);
-    }
-    candies::diffusion_internal::SetSampling(**model, candies::DiffusionSampler::kDdpm, 0);
-    auto out = candies::ApplyDenoiser(**model, high.slice(0, n_train), *device);
-    std::printf("%-6s %6lld %10.3f\n", "ddpm", static_cast<long long>(o.timesteps),
-                (*out - ho_clean).norm().item<double>() / ho_err);
+      std::printf("%-7s %6lld %6.2f %10.3f %10.2f\n", candies::DiffusionSamplerName(sampler),
+                  static_cast<long long>(steps), temp, (*out - ho_clean).norm().item<double>() / ho_err, s);
+    };
+    for (double temp : {1.0, 0.5, 0.0})
+      for (int64_t steps : {2, 5, 10, 25, 50}) one(candies::DiffusionSampler::kDdim, steps, temp);
+    for (double temp : {1.0, 0.5}) one(candies::DiffusionSampler::kDdpm, 0, temp);
     return 0;
   }
 
@@ -103,6 +113,8 @@ int main(int argc, char** argv) {
       std::exit(1);
     }
     for (const auto& f : res->fold_losses) r.epochs += static_cast<double>(f.size());
+    std::printf("%s: fold 1 loss first %.4f last %.4f after %zu epochs\n", name.c_str(),
+                res->fold_losses[0].front(), res->fold_losses[0].back(), res->fold_losses[0].size());
     r.s_per_epoch = res->train_seconds / r.epochs;  // per fold-epoch
     r.train_s = res->train_seconds;
     r.sample_s = res->sample_seconds;
@@ -117,7 +129,7 @@ int main(int argc, char** argv) {
     r.total_s = r.train_s + r.sample_s;
     rows.push_back(r);
   };
-  run("fast", candies::FastDiffusionOptions(), true);
+  run("fast", fast, true);
   run("paper", candies::PaperDiffusionOptions(), paper_full || device->is_cuda());
 
   std::printf("diffusion denoiser, N=%lld spots, d=%lld low, c=%lld cond, 3 folds, device %s, %d threads\n",

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <mutex>
+#include <numeric>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -22,7 +23,9 @@ namespace candies {
 namespace {
 
 absl::Status ValidateInput(const torch::Tensor& x, int64_t k, const char* who) {
-  if (!x.defined()) return absl::InvalidArgumentError(absl::StrCat(who, ": embedding is undefined"));
+  if (!x.defined()) {
+    return absl::InvalidArgumentError(absl::StrCat(who, ": embedding is undefined"));
+  }
   if (x.dim() != 2) {
     return absl::InvalidArgumentError(
         absl::StrCat(who, ": embedding must be N x d, got ", x.dim(), " dimensions"));
@@ -103,7 +106,8 @@ torch::Tensor KMeansPlusPlus(const torch::Tensor& x, const torch::Tensor& x_sq, 
     chosen.push_back(candidates[best]);
     closest = updated.select(1, best).contiguous();
   }
-  torch::Tensor idx = torch::tensor(chosen, torch::TensorOptions().dtype(torch::kLong)).to(x.device());
+  torch::Tensor idx =
+      torch::tensor(chosen, torch::TensorOptions().dtype(torch::kLong)).to(x.device());
   return x.index_select(0, idx).clone();
 }
 
@@ -330,8 +334,8 @@ std::vector<igraph_integer_t> KnnEdges(const torch::Tensor& x, int64_t k) {
   for (int64_t start = 0; start < n; start += block) {
     const int64_t rows = std::min(block, n - start);
     torch::Tensor d = torch::cdist(x.narrow(0, start, rows), x);
-    torch::Tensor self = torch::arange(start, start + rows, torch::TensorOptions().dtype(torch::kLong)
-                                                                .device(x.device()));
+    torch::Tensor self = torch::arange(
+        start, start + rows, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
     d.index_put_({torch::arange(rows, self.options()), self},
                  std::numeric_limits<float>::infinity());
     torch::Tensor nbr = std::get<1>(d.topk(k, 1, /*largest=*/false, /*sorted=*/true))
@@ -395,20 +399,34 @@ class IgraphGraph {
   }
   // Modularity objective as python-igraph/leidenalg: CPM with node weights =
   // degree and resolution / (2m).
-  absl::StatusOr<std::vector<int32_t>> Leiden(double resolution, uint64_t seed) {
+  // Repeats single Leiden iterations (each refining the previous partition) until
+  // the membership stops changing, at most `max_iterations` times: igraph's own
+  // "until stable" (n_iterations < 0) has no cap.
+  absl::StatusOr<std::vector<int32_t>> Leiden(double resolution, uint64_t seed,
+                                              int64_t max_iterations) {
+    const igraph_integer_t n = igraph_vcount(&graph_);
+    std::vector<int32_t> labels(n, 0);
+    if (total_weight_ == 0) {  // no edges: every vertex is its own community
+      std::iota(labels.begin(), labels.end(), 0);
+      return labels;
+    }
     igraph_rng_seed(igraph_rng_default(), static_cast<igraph_uint_t>(seed));
-    igraph_integer_t nb = 0;
-    igraph_real_t quality = 0;
-    const double scaled = total_weight_ > 0 ? resolution / (2 * total_weight_) : resolution;
-    if (igraph_community_leiden(&graph_, nullptr, &strength_, scaled, /*beta=*/0.01,
-                                /*start=*/false, /*n_iterations=*/-1, &membership_, &nb,
-                                &quality) != IGRAPH_SUCCESS) {
-      return absl::InternalError("leiden: igraph_community_leiden failed");
+    const double scaled = resolution / (2 * total_weight_);
+    std::vector<igraph_integer_t> previous;
+    for (int64_t it = 0; it < max_iterations; ++it) {
+      igraph_integer_t nb = 0;
+      igraph_real_t quality = 0;
+      if (igraph_community_leiden(&graph_, nullptr, &strength_, scaled, /*beta=*/0.01,
+                                  /*start=*/it > 0, /*n_iterations=*/1, &membership_, &nb,
+                                  &quality) != IGRAPH_SUCCESS) {
+        return absl::InternalError("leiden: igraph_community_leiden failed");
+      }
+      std::vector<igraph_integer_t> current(VECTOR(membership_), VECTOR(membership_) + n);
+      const bool stable = current == previous;
+      previous = std::move(current);
+      if (stable) break;
     }
-    std::vector<int32_t> labels(igraph_vector_int_size(&membership_));
-    for (size_t i = 0; i < labels.size(); ++i) {
-      labels[i] = static_cast<int32_t>(VECTOR(membership_)[i]);
-    }
+    for (igraph_integer_t i = 0; i < n; ++i) labels[i] = static_cast<int32_t>(previous[i]);
     return labels;
   }
 
@@ -435,6 +453,9 @@ absl::StatusOr<Clustering> LeidenWithResolutionSearch(const torch::Tensor& x, in
         "leiden: need 0 <= resolution_min < resolution_max, got [", options.resolution_min, ", ",
         options.resolution_max, "]"));
   }
+  if (options.leiden_max_iterations < 1) {
+    return absl::InvalidArgumentError("leiden: leiden_max_iterations must be >= 1");
+  }
   if (options.leiden_max_steps < 1) {
     return absl::InvalidArgumentError("leiden: leiden_max_steps must be >= 1");
   }
@@ -460,7 +481,8 @@ absl::StatusOr<Clustering> LeidenWithResolutionSearch(const torch::Tensor& x, in
   int64_t best_gap = std::numeric_limits<int64_t>::max();
   for (int64_t step = 0; step < options.leiden_max_steps; ++step) {
     const double mid = 0.5 * (lo + hi);
-    CANDIES_ASSIGN_OR_RETURN(std::vector<int32_t> labels, graph.Leiden(mid, options.seed));
+    CANDIES_ASSIGN_OR_RETURN(std::vector<int32_t> labels,
+                             graph.Leiden(mid, options.seed, options.leiden_max_iterations));
     const int64_t found = RelabelByFirstAppearance(&labels);
     const int64_t gap = std::abs(found - k);
     if (gap < best_gap) {
@@ -468,7 +490,7 @@ absl::StatusOr<Clustering> LeidenWithResolutionSearch(const torch::Tensor& x, in
       best.labels = std::move(labels);
       best.n_clusters = found;
       best.resolution = mid;
-      best.iterations = step + 1;
+      best.iterations = step + 1;  // resolutions tried when the best was found
     }
     if (found == k) break;
     if (found < k) lo = mid; else hi = mid;

@@ -34,6 +34,9 @@ struct ClusterOptions {
   double resolution_min = 0.0;
   double resolution_max = 3.0;
   int64_t leiden_max_steps = 30;
+  // Leiden iterations per resolution: repeated until the partition is stable
+  // (scanpy's n_iterations=-1), capped here so a pathological graph cannot hang.
+  int64_t leiden_max_iterations = 50;
   // kmeans: k-means++ initialisation, best of n_init runs.
   int64_t kmeans_n_init = 10;
   int64_t kmeans_max_iter = 300;
@@ -43,7 +46,7 @@ struct Clustering {
   std::vector<int32_t> labels;  // 0..n_clusters-1 per row, ordered by first appearance
   int64_t n_clusters = 0;       // found (Leiden may miss the target; reported, not hidden)
   double resolution = 0;        // leiden only
-  int64_t iterations = 0;
+  int64_t iterations = 0;       // Lloyd/EM iterations of the kept run; leiden: resolutions tried
 };
 
 // `embedding` is N x d float on any device. Same seed and device give the same labels.

@@ -6,7 +6,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <cstdlib>
 #include <fstream>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -37,8 +39,9 @@ class Handle {
 struct Ctx {
   std::string file;
   const ReadOptions* options;
+  std::string prefix;  // "/mod/rna" inside a MuData file, "" otherwise
   absl::Status Error(const std::string& element, const std::string& problem) const {
-    return absl::InvalidArgumentError(absl::StrCat(file, ": ", element, ": ", problem));
+    return absl::InvalidArgumentError(absl::StrCat(file, ": ", prefix, element, ": ", problem));
   }
 };
 
@@ -356,6 +359,22 @@ absl::StatusOr<Column> ReadColumn(const Ctx& ctx, hid_t df, const std::string& n
   }
   col.dtype = info->dtype;
   absl::Status st;
+  // anndata 0.7: integer codes with a `categories` attribute (an object
+  // reference) pointing at <dataframe>/__categories/<name>.
+  if (H5Aexists(ds.get(), "categories") > 0 && Exists(df, "__categories")) {
+    col.kind = Column::Kind::kCategorical;
+    st = ReadNumeric(ctx, df, name, element, H5T_NATIVE_INT32, &col.codes);
+    if (!st.ok()) return st;
+    Handle cats(H5Gopen2(df, "__categories", H5P_DEFAULT), H5Gclose);
+    st = ReadStrings(ctx, cats.get(), name, element + " (__categories)", &col.categories);
+    if (!st.ok()) return st;
+    for (int32_t c : col.codes) {
+      if (c < -1 || c >= static_cast<int32_t>(col.categories.size())) {
+        return ctx.Error(element, absl::StrCat("code ", c, " out of range"));
+      }
+    }
+    return col;
+  }
   if (info->dtype == DType::kBool) {
     col.kind = Column::Kind::kBool;
     st = ReadNumeric(ctx, df, name, element, H5T_NATIVE_UINT8, &col.bools);
@@ -370,6 +389,41 @@ absl::StatusOr<Column> ReadColumn(const Ctx& ctx, hid_t df, const std::string& n
   return col;
 }
 
+std::vector<std::string> MemberNames(hid_t g);
+
+// A 1-D variable-length string attribute (column-order, mod-order); {} if absent.
+std::vector<std::string> StringArrayAttr(hid_t obj, const char* name) {
+  std::vector<std::string> out;
+  if (H5Aexists(obj, name) <= 0) return out;
+  Handle a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
+  Handle type(H5Aget_type(a.get()), H5Tclose);
+  Handle space(H5Aget_space(a.get()), H5Sclose);
+  hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  if (n <= 0 || H5Tget_class(type.get()) != H5T_STRING) return out;
+  if (H5Tis_variable_str(type.get()) > 0) {
+    Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(mem.get(), H5T_VARIABLE);
+    H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
+    std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
+    if (H5Aread(a.get(), mem.get(), ptrs.data()) >= 0) {
+      for (char* p : ptrs) {
+        out.emplace_back(p != nullptr ? p : "");
+        H5free_memory(p);
+      }
+    }
+  } else {
+    size_t width = H5Tget_size(type.get());
+    std::vector<char> buf(static_cast<size_t>(n) * width);
+    if (H5Aread(a.get(), type.get(), buf.data()) >= 0) {
+      for (hssize_t i = 0; i < n; ++i) {
+        const char* p = buf.data() + i * width;
+        out.emplace_back(p, strnlen(p, width));
+      }
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<DataFrame> ReadDataFrame(const Ctx& ctx, hid_t root, const std::string& name) {
   DataFrame df;
   Handle g(H5Gopen2(root, name.c_str(), H5P_DEFAULT), H5Gclose);
@@ -380,23 +434,10 @@ absl::StatusOr<DataFrame> ReadDataFrame(const Ctx& ctx, hid_t root, const std::s
   absl::Status st = ReadStrings(ctx, g.get(), index, "/" + name + "/" + index, &df.index);
   if (!st.ok()) return st;
   // Columns in column-order when present, else every other member.
-  std::vector<std::string> order;
-  if (H5Aexists(g.get(), "column-order") > 0) {
-    Handle a(H5Aopen(g.get(), "column-order", H5P_DEFAULT), H5Aclose);
-    Handle type(H5Aget_type(a.get()), H5Tclose);
-    Handle space(H5Aget_space(a.get()), H5Sclose);
-    hssize_t n = H5Sget_simple_extent_npoints(space.get());
-    if (n > 0 && H5Tget_class(type.get()) == H5T_STRING && H5Tis_variable_str(type.get()) > 0) {
-      Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
-      H5Tset_size(mem.get(), H5T_VARIABLE);
-      H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
-      std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
-      if (H5Aread(a.get(), mem.get(), ptrs.data()) >= 0) {
-        for (char* p : ptrs) {
-          if (p != nullptr) order.emplace_back(p);
-          H5free_memory(p);
-        }
-      }
+  std::vector<std::string> order = StringArrayAttr(g.get(), "column-order");
+  if (H5Aexists(g.get(), "column-order") <= 0) {  // pre-0.7 files: every member
+    for (const std::string& m : MemberNames(g.get())) {
+      if (m != "__categories") order.push_back(m);
     }
   }
   for (const std::string& c : order) {
@@ -437,6 +478,83 @@ absl::Status ReadMatrixMap(const Ctx& ctx, hid_t root, const std::string& name,
   return absl::OkStatus();
 }
 
+std::vector<std::string> MemberNames(hid_t g) {
+  std::vector<std::string> names;
+  H5G_info_t ginfo;
+  if (H5Gget_info(g, &ginfo) < 0) return names;
+  for (hsize_t i = 0; i < ginfo.nlinks; ++i) {
+    ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0,
+                                     H5P_DEFAULT);
+    if (len < 0) continue;
+    std::string name(static_cast<size_t>(len) + 1, '\0');
+    H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(),
+                       H5P_DEFAULT);
+    name.resize(static_cast<size_t>(len));
+    names.push_back(name);
+  }
+  return names;
+}
+
+// uns: groups become maps, 0-d datasets scalars, others arrays.
+absl::StatusOr<UnsValue> ReadUns(const Ctx& ctx, hid_t loc, const std::string& name,
+                                 const std::string& element, int depth) {
+  if (depth > 64) return ctx.Error(element, "uns nested too deeply");
+  if (IsGroup(loc, name)) {
+    Handle g(H5Gopen2(loc, name.c_str(), H5P_DEFAULT), H5Gclose);
+    if (!g.ok()) return ctx.Error(element, "cannot open group");
+    std::string enc = StringAttr(g.get(), "encoding-type");
+    if (!enc.empty() && enc != "dict") {
+      return ctx.Error(element, absl::StrCat("unsupported encoding-type '", enc,
+                                             "' in uns (ReadOptions::read_uns = false skips uns)"));
+    }
+    UnsValue map = UnsValue::Map();
+    for (const std::string& key : MemberNames(g.get())) {
+      absl::StatusOr<UnsValue> child = ReadUns(ctx, g.get(), key, element + "/" + key, depth + 1);
+      if (!child.ok()) return child.status();
+      map.children.emplace_back(key, std::move(*child));
+    }
+    return map;
+  }
+  Handle ds(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.ok()) return ctx.Error(element, "cannot open dataset");
+  absl::StatusOr<DatasetInfo> info = Inspect(ctx, ds.get(), element);
+  if (!info.ok()) return info.status();
+  UnsValue v;
+  if (info->is_string) {
+    std::vector<std::string> strings;
+    absl::Status st = ReadStrings(ctx, loc, name, element, &strings);
+    if (!st.ok()) return st;
+    if (info->dims.empty()) return UnsValue::String(strings.empty() ? "" : strings[0]);
+    return UnsValue::StringArray(std::move(strings));
+  }
+  bool is_float = info->dtype == DType::kFloat32 || info->dtype == DType::kFloat64;
+  if (info->dims.empty()) {
+    if (is_float) {
+      std::vector<double> x;
+      absl::Status st = ReadNumeric(ctx, loc, name, element, H5T_NATIVE_DOUBLE, &x);
+      if (!st.ok()) return st;
+      return UnsValue::Float(x.at(0));
+    }
+    std::vector<int64_t> x;
+    absl::Status st = ReadNumeric(ctx, loc, name, element, H5T_NATIVE_INT64, &x);
+    if (!st.ok()) return st;
+    return info->dtype == DType::kBool ? UnsValue::Bool(x.at(0) != 0) : UnsValue::Int(x.at(0));
+  }
+  if (is_float) {
+    std::vector<double> x;
+    absl::Status st = ReadNumeric(ctx, loc, name, element, H5T_NATIVE_DOUBLE, &x);
+    if (!st.ok()) return st;
+    v = UnsValue::FloatArray(std::move(x));
+  } else {
+    std::vector<int64_t> x;
+    absl::Status st = ReadNumeric(ctx, loc, name, element, H5T_NATIVE_INT64, &x);
+    if (!st.ok()) return st;
+    v = UnsValue::IntArray(std::move(x));
+  }
+  v.shape.assign(info->dims.begin(), info->dims.end());
+  return v;
+}
+
 absl::StatusOr<Handle> OpenFile(const std::string& path) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   std::ifstream probe(path, std::ios::binary);
@@ -473,8 +591,10 @@ absl::StatusOr<AnnData> ReadAnnDataGroup(const Ctx& ctx, hid_t root) {
   }
   absl::Status st = ReadMatrixMap(ctx, root, "obsm", &ad.obsm);
   if (!st.ok()) return st;
-  st = ReadMatrixMap(ctx, root, "layers", &ad.layers);
-  if (!st.ok()) return st;
+  if (ctx.options->read_layers) {
+    st = ReadMatrixMap(ctx, root, "layers", &ad.layers);
+    if (!st.ok()) return st;
+  }
   if (ctx.options->read_varm) {
     st = ReadMatrixMap(ctx, root, "varm", &ad.varm);
     if (!st.ok()) return st;
@@ -482,6 +602,11 @@ absl::StatusOr<AnnData> ReadAnnDataGroup(const Ctx& ctx, hid_t root) {
   if (ctx.options->read_obsp) {
     st = ReadMatrixMap(ctx, root, "obsp", &ad.obsp);
     if (!st.ok()) return st;
+  }
+  if (ctx.options->read_uns && Exists(root, "uns")) {
+    absl::StatusOr<UnsValue> uns = ReadUns(ctx, root, "uns", "/uns", 0);
+    if (!uns.ok()) return uns.status();
+    ad.uns = std::move(*uns);
   }
   return ad;
 }
@@ -491,7 +616,7 @@ absl::StatusOr<AnnData> ReadAnnDataGroup(const Ctx& ctx, hid_t root) {
 absl::StatusOr<AnnData> ReadH5ad(const std::string& path, const ReadOptions& options) {
   absl::StatusOr<Handle> f = OpenFile(path);
   if (!f.ok()) return f.status();
-  Ctx ctx{path, &options};
+  Ctx ctx{path, &options, ""};
   absl::StatusOr<AnnData> ad = ReadAnnDataGroup(ctx, f->get());
   if (!ad.ok()) return ad.status();
   absl::Status st = ValidateAnnData(*ad, path);
@@ -499,22 +624,222 @@ absl::StatusOr<AnnData> ReadH5ad(const std::string& path, const ReadOptions& opt
   return ad;
 }
 
-absl::Status WriteH5ad(const AnnData&, const std::string& path) {
-  return absl::UnimplementedError(absl::StrCat(path, ": /: writing .h5ad is not implemented yet"));
+
+absl::StatusOr<MuData> ReadH5mu(const std::string& path, const ReadOptions& options) {
+  absl::StatusOr<Handle> f = OpenFile(path);
+  if (!f.ok()) return f.status();
+  Ctx ctx{path, &options, ""};
+  if (!Exists(f->get(), "mod")) return ctx.Error("/mod", "missing (not a MuData file)");
+  Handle mod(H5Gopen2(f->get(), "mod", H5P_DEFAULT), H5Gclose);
+  if (!mod.ok()) return ctx.Error("/mod", "cannot open group");
+  std::vector<std::string> order = StringArrayAttr(mod.get(), "mod-order");
+  if (order.empty()) order = MemberNames(mod.get());
+  MuData md;
+  for (const std::string& name : order) {
+    if (!Exists(mod.get(), name)) return ctx.Error("/mod/" + name, "listed in mod-order but missing");
+    Handle g(H5Gopen2(mod.get(), name.c_str(), H5P_DEFAULT), H5Gclose);
+    if (!g.ok()) return ctx.Error("/mod/" + name, "cannot open group");
+    Ctx sub{path, &options, "/mod/" + name};
+    absl::StatusOr<AnnData> ad = ReadAnnDataGroup(sub, g.get());
+    if (!ad.ok()) return ad.status();
+    absl::Status st = ValidateAnnData(*ad, absl::StrCat(path, ": /mod/", name));
+    if (!st.ok()) return st;
+    md.mod.emplace_back(name, std::move(*ad));
+  }
+  if (Exists(f->get(), "obs")) {
+    absl::StatusOr<DataFrame> obs = ReadDataFrame(ctx, f->get(), "obs");
+    if (!obs.ok()) return obs.status();
+    md.obs = std::move(*obs);
+  }
+  absl::Status st = ReadMatrixMap(ctx, f->get(), "obsm", &md.obsm);
+  if (!st.ok()) return st;
+  for (const auto& [k, m] : md.obsm) {
+    if (m.n_rows != md.obs.n_rows()) {
+      return ctx.Error("/obsm/" + k, absl::StrCat("has ", m.n_rows, " rows, obs has ",
+                                                  md.obs.n_rows()));
+    }
+  }
+  if (options.read_uns && Exists(f->get(), "uns")) {
+    absl::StatusOr<UnsValue> uns = ReadUns(ctx, f->get(), "uns", "/uns", 0);
+    if (!uns.ok()) return uns.status();
+    md.uns = std::move(*uns);
+  }
+  return md;
 }
 
-absl::StatusOr<MuData> ReadH5mu(const std::string& path, const ReadOptions&) {
-  return absl::UnimplementedError(absl::StrCat(path, ": /: reading .h5mu is not implemented yet"));
+namespace {
+
+struct TissuePosition {
+  bool in_tissue = false;
+  double pxl_row = 0;
+  double pxl_col = 0;
+};
+
+// Space Ranger tissue_positions(.csv|_list.csv): barcode,in_tissue,array_row,
+// array_col,pxl_row_in_fullres,pxl_col_in_fullres, with or without a header.
+absl::Status ReadTissuePositions(const std::string& path,
+                                 std::map<std::string, TissuePosition>* out) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": /: file not found or unreadable"));
+  std::string line;
+  int64_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    std::vector<std::string> f;
+    size_t start = 0;
+    while (true) {
+      size_t comma = line.find(',', start);
+      f.push_back(line.substr(start, comma == std::string::npos ? std::string::npos
+                                                                : comma - start));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    if (line_no == 1 && f[0] == "barcode") continue;  // header
+    if (f.size() != 6) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": line ", line_no, ": expected 6 comma-separated fields"));
+    }
+    TissuePosition p;
+    char* end = nullptr;
+    p.in_tissue = std::strtol(f[1].c_str(), &end, 10) == 1;
+    p.pxl_row = std::strtod(f[4].c_str(), &end);
+    if (end == f[4].c_str()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": line ", line_no,
+                                                     ": pxl_row_in_fullres is not a number"));
+    }
+    p.pxl_col = std::strtod(f[5].c_str(), &end);
+    if (end == f[5].c_str()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": line ", line_no,
+                                                     ": pxl_col_in_fullres is not a number"));
+    }
+    (*out)[f[0]] = p;
+  }
+  return absl::OkStatus();
 }
 
-absl::Status WriteH5mu(const MuData&, const std::string& path) {
-  return absl::UnimplementedError(absl::StrCat(path, ": /: writing .h5mu is not implemented yet"));
-}
+}  // namespace
 
-absl::StatusOr<MuData> Read10xH5(const std::string& path, const std::string&,
-                                 const ReadOptions&) {
-  return absl::UnimplementedError(
-      absl::StrCat(path, ": /matrix: reading 10x HDF5 is not implemented yet"));
+absl::StatusOr<MuData> Read10xH5(const std::string& path, const std::string& tissue_positions_csv,
+                                 const ReadOptions& options) {
+  absl::StatusOr<Handle> f = OpenFile(path);
+  if (!f.ok()) return f.status();
+  Ctx ctx{path, &options, ""};
+  if (!IsGroup(f->get(), "matrix")) {
+    return ctx.Error("/matrix", "missing (not a CellRanger >= 3 feature-barcode matrix)");
+  }
+  Handle g(H5Gopen2(f->get(), "matrix", H5P_DEFAULT), H5Gclose);
+  std::vector<int64_t> shape;
+  absl::Status st = ReadNumeric(ctx, g.get(), "shape", "/matrix/shape", H5T_NATIVE_INT64, &shape);
+  if (!st.ok()) return st;
+  if (shape.size() != 2 || shape[0] < 0 || shape[1] < 0) {
+    return ctx.Error("/matrix/shape", "must be two non-negative integers");
+  }
+  // CSC of features x barcodes has exactly the arrays of CSR barcodes x features.
+  Matrix x;
+  x.format = Matrix::Format::kCsr;
+  x.n_rows = shape[1];
+  x.n_cols = shape[0];
+  DatasetInfo info;
+  st = ReadNumeric(ctx, g.get(), "data", "/matrix/data", H5T_NATIVE_FLOAT, &x.values, &info);
+  if (!st.ok()) return st;
+  x.dtype = info.dtype;
+  st = ReadNumeric(ctx, g.get(), "indices", "/matrix/indices", H5T_NATIVE_INT32, &x.indices);
+  if (!st.ok()) return st;
+  st = ReadNumeric(ctx, g.get(), "indptr", "/matrix/indptr", H5T_NATIVE_INT64, &x.indptr);
+  if (!st.ok()) return st;
+  if (static_cast<int64_t>(x.indptr.size()) != x.n_rows + 1 ||
+      x.indices.size() != x.values.size() || x.indptr.front() != 0 ||
+      x.indptr.back() != static_cast<int64_t>(x.values.size())) {
+    return ctx.Error("/matrix/indptr", "inconsistent with shape / data length");
+  }
+  for (int64_t i = 0; i < x.n_rows; ++i) {
+    if (x.indptr[i + 1] < x.indptr[i]) {
+      return ctx.Error("/matrix/indptr", absl::StrCat("not monotone at ", i));
+    }
+  }
+  for (int32_t c : x.indices) {
+    if (c < 0 || c >= x.n_cols) {
+      return ctx.Error("/matrix/indices", absl::StrCat("index ", c, " out of range"));
+    }
+  }
+  if (options.reject_non_finite) {
+    for (float v : x.values) {
+      if (!std::isfinite(v)) return ctx.Error("/matrix/data", "non-finite value (NaN or Inf)");
+    }
+  }
+  std::vector<std::string> barcodes, ids, names, types, genomes;
+  st = ReadStrings(ctx, g.get(), "barcodes", "/matrix/barcodes", &barcodes);
+  if (!st.ok()) return st;
+  if (static_cast<int64_t>(barcodes.size()) != x.n_rows) {
+    return ctx.Error("/matrix/barcodes", "length differs from shape[1]");
+  }
+  if (!IsGroup(g.get(), "features")) return ctx.Error("/matrix/features", "missing group");
+  Handle feat(H5Gopen2(g.get(), "features", H5P_DEFAULT), H5Gclose);
+  for (auto [name, dst] : {std::pair<const char*, std::vector<std::string>*>{"id", &ids},
+                           {"name", &names}, {"feature_type", &types}, {"genome", &genomes}}) {
+    std::string element = absl::StrCat("/matrix/features/", name);
+    if (std::string(name) == "genome" && !Exists(feat.get(), name)) continue;  // optional
+    st = ReadStrings(ctx, feat.get(), name, element, dst);
+    if (!st.ok()) return st;
+    if (static_cast<int64_t>(dst->size()) != x.n_cols) {
+      return ctx.Error(element, "length differs from shape[0]");
+    }
+  }
+  // Spots to keep, with their positions.
+  std::vector<int64_t> rows;
+  std::vector<float> spatial;
+  if (!tissue_positions_csv.empty()) {
+    std::map<std::string, TissuePosition> positions;
+    st = ReadTissuePositions(tissue_positions_csv, &positions);
+    if (!st.ok()) return st;
+    for (int64_t i = 0; i < x.n_rows; ++i) {
+      auto it = positions.find(barcodes[i]);
+      if (it == positions.end() || !it->second.in_tissue) continue;
+      rows.push_back(i);
+      spatial.push_back(static_cast<float>(it->second.pxl_col));  // scanpy: (x, y)
+      spatial.push_back(static_cast<float>(it->second.pxl_row));
+    }
+  } else {
+    for (int64_t i = 0; i < x.n_rows; ++i) rows.push_back(i);
+  }
+  MuData md;
+  for (const int64_t i : rows) md.obs.index.push_back(barcodes[i]);
+  if (!tissue_positions_csv.empty()) {
+    md.obsm["spatial"] = Matrix::Dense(static_cast<int64_t>(rows.size()), 2, spatial);
+  }
+  const std::pair<const char*, const char*> kinds[] = {
+      {"Gene Expression", "rna"}, {"Antibody Capture", "prot"}, {"Peaks", "atac"}};
+  for (const auto& [type, mod_name] : kinds) {
+    std::vector<int64_t> cols;
+    for (int64_t j = 0; j < x.n_cols; ++j) {
+      if (types[j] == type) cols.push_back(j);
+    }
+    if (cols.empty()) continue;
+    AnnData ad;
+    ad.X = Subset(x, rows, cols);
+    ad.obs.index = md.obs.index;
+    Column gene_ids = Column::Strings("gene_ids", {});
+    Column feature_types = Column::Strings("feature_types", {});
+    Column genome = Column::Strings("genome", {});
+    for (int64_t j : cols) {
+      ad.var.index.push_back(names[j]);
+      gene_ids.strings.push_back(ids[j]);
+      feature_types.strings.push_back(types[j]);
+      if (!genomes.empty()) genome.strings.push_back(genomes[j]);
+    }
+    ad.var.Set(gene_ids);
+    ad.var.Set(feature_types);
+    if (!genomes.empty()) ad.var.Set(genome);
+    if (!tissue_positions_csv.empty()) ad.obsm["spatial"] = md.obsm["spatial"];
+    md.mod.emplace_back(mod_name, std::move(ad));
+  }
+  if (md.mod.empty()) {
+    return ctx.Error("/matrix/features/feature_type",
+                     "no Gene Expression, Antibody Capture or Peaks features");
+  }
+  return md;
 }
 
 absl::Status ValidateAnnData(const AnnData& adata, const std::string& what) {

@@ -14,6 +14,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/models/diffusion_internal.h"
@@ -49,16 +50,21 @@ const char* DiffusionSamplerName(DiffusionSampler sampler) {
 }
 
 DiffusionOptions FastDiffusionOptions() {
+  // hidden must be >= the embedding width d (256 in the pipeline): x_t enters
+  // through Linear(d, hidden) and an epsilon predictor cannot reproduce the
+  // noise in directions it cannot see (docs/DIFFUSION.md).
   DiffusionOptions o;
-  o.hidden = 64;
-  o.depth = 2;
+  o.hidden = 256;
+  o.depth = 1;
   o.heads = 4;
+  o.mlp_ratio = 2.0;
   o.timesteps = 500;
   o.sampler = DiffusionSampler::kDdim;
-  o.sample_steps = 25;
-  o.batch_size = 256;
-  o.max_epochs = 150;
-  o.patience = 30;
+  o.sample_steps = 10;
+  o.temperature = 0.5;  // towards the conditional mean: best error ratio in bench_speed --sweep
+  o.batch_size = 128;
+  o.max_epochs = 40;
+  o.patience = 10;
   o.lr_step = 100;
   return o;
 }
@@ -141,9 +147,11 @@ FoldHook& Hook() {
 
 void SetFoldHook(FoldHook hook) { Hook() = std::move(hook); }
 
-void SetSampling(TrainedDenoiser& model, DiffusionSampler sampler, int64_t sample_steps) {
+void SetSampling(TrainedDenoiser& model, DiffusionSampler sampler, int64_t sample_steps,
+                 double temperature) {
   model.options.sampler = sampler;
   model.options.sample_steps = sample_steps;
+  model.options.temperature = temperature;
 }
 
 }  // namespace diffusion_internal
@@ -206,6 +214,8 @@ absl::Status ValidateOptions(const DiffusionOptions& o, bool kfold) {
   if (o.sample_steps < 0 || o.sample_steps > o.timesteps)
     return bad("sample_steps", absl::StrCat("must be in [0, timesteps], got ", o.sample_steps));
   if (kfold && o.folds < 2) return bad("folds", absl::StrCat("must be >= 2, got ", o.folds));
+  if (!(o.temperature >= 0) || !std::isfinite(o.temperature))
+    return bad("temperature", "must be a finite value >= 0");
   if (o.batch_size <= 0) return bad("batch_size", absl::StrCat("must be > 0, got ", o.batch_size));
   if (o.max_epochs <= 0) return bad("max_epochs", absl::StrCat("must be > 0, got ", o.max_epochs));
   if (o.patience < 0) return bad("patience", "must be >= 0 (0 disables early stopping)");
@@ -382,7 +392,7 @@ absl::StatusOr<torch::Tensor> SampleNet(const TrainedDenoiser& m, const torch::T
     const int64_t b0 = ci * o.batch_size, b1 = std::min(n, b0 + o.batch_size), b = b1 - b0;
     auto xh = xhat.slice(0, b0, b1);
     auto cb = per_spot ? cond.slice(0, b0, b1) : cond;
-    auto x = torch::randn({b, d}, gen, torch::kFloat32).to(device);
+    auto x = (o.temperature * torch::randn({b, d}, gen, torch::kFloat32)).to(device);
     for (size_t i = 0; i < steps.size(); ++i) {
       const int64_t t = steps[i];
       auto tt = torch::full({b}, t, torch::TensorOptions().dtype(torch::kLong).device(device));
@@ -401,7 +411,10 @@ absl::StatusOr<torch::Tensor> SampleNet(const TrainedDenoiser& m, const torch::T
         // Ancestral DDPM step through the posterior q(x_{t-1} | x_t, x0_hat).
         auto x0 = (inv[t] * x - invm1[t] * eps).clamp(-1, 1);
         x = c1[t] * x0 + c2[t] * x;
-        if (t > 0) x = x + std::sqrt(var[t]) * torch::randn({b, d}, gen, torch::kFloat32).to(device);
+        if (t > 0) {
+          x = x + (o.temperature * std::sqrt(var[t])) *
+                      torch::randn({b, d}, gen, torch::kFloat32).to(device);
+        }
       }
       if (++done_steps % 50 == 0 && cancel != nullptr && cancel->cancelled())
         return absl::CancelledError(absl::StrCat(stage, ": cancelled while sampling"));
@@ -594,6 +607,7 @@ absl::Status SaveDenoiser(const TrainedDenoiser& model, const std::string& dir) 
          << "hidden " << o.hidden << "\ndepth " << o.depth << "\nheads " << o.heads << "\n"
          << absl::StrFormat("mlp_ratio %.17g\n", o.mlp_ratio) << "timesteps " << o.timesteps << "\n"
          << "sampler " << DiffusionSamplerName(o.sampler) << "\nsample_steps " << o.sample_steps << "\n"
+         << absl::StrFormat("temperature %.17g\n", o.temperature)
          << "folds " << o.folds << "\nbatch_size " << o.batch_size << "\nmax_epochs " << o.max_epochs << "\n"
          << "patience " << o.patience << "\n" << absl::StrFormat("lr %.17g\n", o.lr)
          << "lr_step " << o.lr_step << "\n" << absl::StrFormat("lr_gamma %.17g\n", o.lr_gamma)
@@ -634,15 +648,17 @@ absl::StatusOr<std::shared_ptr<TrainedDenoiser>> LoadDenoiser(const std::string&
     auto& o = m->options;
     auto i64 = [&](const char* key, int64_t* out) -> absl::Status {
       CANDIES_ASSIGN_OR_RETURN(auto s, field(key));
-      *out = std::stoll(s);
+      if (!absl::SimpleAtoi(s, out))
+        return absl::DataLossError(absl::StrCat("LoadDenoiser: field ", key, " is not an integer: ", s));
       return absl::OkStatus();
     };
     auto f64 = [&](const char* key, double* out) -> absl::Status {
       CANDIES_ASSIGN_OR_RETURN(auto s, field(key));
-      *out = std::stod(s);
+      if (!absl::SimpleAtod(s, out))
+        return absl::DataLossError(absl::StrCat("LoadDenoiser: field ", key, " is not a number: ", s));
       return absl::OkStatus();
     };
-    int64_t d = 0, c = 0, seed = 0, bf16 = 0, per_spot = 1;
+    int64_t d = 0, c = 0, bf16 = 0, per_spot = 1;
     CANDIES_RETURN_IF_ERROR(i64("input_dim", &d));
     CANDIES_RETURN_IF_ERROR(i64("cond_dim", &c));
     CANDIES_RETURN_IF_ERROR(i64("hidden", &o.hidden));
@@ -653,6 +669,7 @@ absl::StatusOr<std::shared_ptr<TrainedDenoiser>> LoadDenoiser(const std::string&
     CANDIES_ASSIGN_OR_RETURN(auto sampler, field("sampler"));
     CANDIES_ASSIGN_OR_RETURN(o.sampler, ParseDiffusionSampler(sampler));
     CANDIES_RETURN_IF_ERROR(i64("sample_steps", &o.sample_steps));
+    CANDIES_RETURN_IF_ERROR(f64("temperature", &o.temperature));
     CANDIES_RETURN_IF_ERROR(i64("folds", &o.folds));
     CANDIES_RETURN_IF_ERROR(i64("batch_size", &o.batch_size));
     CANDIES_RETURN_IF_ERROR(i64("max_epochs", &o.max_epochs));
@@ -663,8 +680,8 @@ absl::StatusOr<std::shared_ptr<TrainedDenoiser>> LoadDenoiser(const std::string&
     CANDIES_RETURN_IF_ERROR(f64("grad_clip", &o.grad_clip));
     CANDIES_RETURN_IF_ERROR(i64("bf16_autocast", &bf16));
     CANDIES_ASSIGN_OR_RETURN(auto seed_text, field("seed"));
-    o.seed = std::stoull(seed_text);
-    (void)seed;
+    if (!absl::SimpleAtoi(seed_text, &o.seed))
+      return absl::DataLossError(absl::StrCat("LoadDenoiser: field seed is not an integer: ", seed_text));
     CANDIES_RETURN_IF_ERROR(i64("cond_per_spot", &per_spot));
     o.bf16_autocast = bf16 != 0;
     o.cond_per_spot = per_spot != 0;
@@ -675,7 +692,12 @@ absl::StatusOr<std::shared_ptr<TrainedDenoiser>> LoadDenoiser(const std::string&
       if (it == kv.end() || static_cast<int64_t>(it->second.size()) != len)
         return absl::DataLossError(absl::StrCat("LoadDenoiser: field ", key, " needs ", len, " values"));
       std::vector<float> v;
-      for (const auto& s : it->second) v.push_back(std::stof(s));
+      for (const auto& s : it->second) {
+        float x = 0;
+        if (!absl::SimpleAtof(s, &x) || !std::isfinite(x))
+          return absl::DataLossError(absl::StrCat("LoadDenoiser: field ", key, " has a bad value: ", s));
+        v.push_back(x);
+      }
       return torch::tensor(v, torch::kFloat32).reshape({1, len});
     };
     CANDIES_ASSIGN_OR_RETURN(m->low_center, vec("low_center", d));

@@ -34,6 +34,10 @@ struct DiffusionOptions {
   int64_t timesteps = 800;  // T
   DiffusionSampler sampler = DiffusionSampler::kDdpm;
   int64_t sample_steps = 0;  // DDIM steps (0: 50); DDPM always runs all T steps
+  // Scales the starting noise x_T (and DDPM's per-step noise). 1 = the method's
+  // sampler; < 1 moves samples towards the conditional mean, i.e. regenerates
+  // less of the noise the condition cannot explain (docs/DIFFUSION.md).
+  double temperature = 1.0;
   // Training.
   int64_t folds = 3;
   int64_t batch_size = 512;  // spots per minibatch = tokens attending to each other

@@ -44,7 +44,8 @@ void SetFoldHook(FoldHook hook);
 
 // Changes how an already trained denoiser samples (bench/tests: one training,
 // several samplers).
-void SetSampling(TrainedDenoiser& model, DiffusionSampler sampler, int64_t sample_steps);
+void SetSampling(TrainedDenoiser& model, DiffusionSampler sampler, int64_t sample_steps,
+                 double temperature = 1.0);
 
 }  // namespace diffusion_internal
 }  // namespace candies

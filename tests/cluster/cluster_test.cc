@@ -26,7 +26,9 @@ Data Blobs(int64_t k, int64_t per, int64_t d, double spread, double sd, uint64_t
   Data data;
   for (int64_t i = 0; i < k * per; ++i) {
     const int64_t c = i % k;  // interleaved so label order is not the row order
-    for (int64_t t = 0; t < d; ++t) v.push_back((t == c % d ? spread * (1 + c / d) : 0) + normal(rng));
+    for (int64_t t = 0; t < d; ++t) {
+      v.push_back(static_cast<float>((t == c % d ? spread * (1 + c / d) : 0) + normal(rng)));
+    }
     data.truth.push_back(static_cast<int32_t>(c));
   }
   data.x = torch::from_blob(v.data(), {k * per, d}, torch::kFloat).clone();
@@ -189,6 +191,25 @@ TEST(Cluster, OneClusterAndAllSingletons) {
   auto gmm = GaussianMixtureSharedCov(data.x, 1, 0);
   ASSERT_TRUE(gmm.ok());
   EXPECT_EQ(gmm->n_clusters, 1);
+}
+
+TEST(Cluster, SingleRowAndDoubleInput) {
+  torch::Tensor one = torch::ones({1, 3});
+  Data data = Blobs(3, 20, 5, 12.0, 1.0, 9);
+  torch::Tensor x64 = data.x.to(torch::kDouble);
+  for (auto m : {ClusterMethod::kKmeans, ClusterMethod::kMclust, ClusterMethod::kLeiden}) {
+    ClusterOptions options;
+    options.method = m;
+    options.n_clusters = 1;
+    auto c = Cluster(one, options);
+    ASSERT_TRUE(c.ok()) << ClusterMethodName(m) << ": " << c.status();
+    EXPECT_EQ(c->labels, std::vector<int32_t>{0});
+    options.n_clusters = 3;
+    auto d = Cluster(x64, options);
+    ASSERT_TRUE(d.ok()) << ClusterMethodName(m) << ": " << d.status();
+    EXPECT_DOUBLE_EQ(metrics::AdjustedRandIndex(data.truth, d->labels), 1.0)
+        << ClusterMethodName(m);
+  }
 }
 
 TEST(TopPrincipalComponents, ShapeVarianceOrderAndSign) {

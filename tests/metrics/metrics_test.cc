@@ -138,7 +138,8 @@ TEST(MetricsReference, UnsupervisedMatchSklearn) {
     double actual = 0;
     if (metric == "silhouette") actual = Silhouette(x, shape[0], shape[1], labels);
     else if (metric == "davies_bouldin") actual = DaviesBouldin(x, shape[0], shape[1], labels);
-    else if (metric == "calinski_harabasz") actual = CalinskiHarabasz(x, shape[0], shape[1], labels);
+    else if (metric == "calinski_harabasz")
+      actual = CalinskiHarabasz(x, shape[0], shape[1], labels);
     else FAIL() << "unknown metric " << metric;
     ExpectClose(expected, actual, metric + " on " + c);
     ++checked;
