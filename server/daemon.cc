@@ -13,15 +13,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/log.h"
 #include "server/service.h"
 
 namespace candies::server {
-
-void LogLine(const char* level, const std::string& msg, const std::string& kv) {
-  const std::string ts = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
-  std::fprintf(stderr, "ts=%s level=%s msg=\"%s\"%s%s\n", ts.c_str(), level, msg.c_str(),
-               kv.empty() ? "" : " ", kv.c_str());
-}
 
 int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
   // Block the stop signals in every thread (threads inherit the mask); the

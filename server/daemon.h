@@ -5,12 +5,10 @@
 
 #include "server/backend.h"
 #include "server/config.h"
+#include "server/log.h"
 
 namespace candies::server {
 
 int RunDaemon(const DaemonConfig& config, JobBackend* backend);
-
-// One `ts=... level=... msg="..."` line on stderr; `kv` is appended as is.
-void LogLine(const char* level, const std::string& msg, const std::string& kv = "");
 
 }  // namespace candies::server

@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "core/io/h5ad.h"
 #include "core/util/status_macros.h"
+#include "server/log.h"
 
 namespace candies::server {
 namespace fs = std::filesystem;
@@ -143,6 +144,8 @@ void CandiesService::OnStart(const std::string& id) {
     job->set_state(v1::JOB_STATE_RUNNING);
     job->set_started_unix(NowUnix());
     (void)store_->PutJob(*job);
+    LogLine("info", "job started", absl::StrCat("job=", id, " owner=", job->owner(),
+                                                " attempt=", job->attempt()));
   }
   absl::MutexLock lock(&mu_);
   Live& live = live_[id];
@@ -177,8 +180,13 @@ void CandiesService::OnFinish(const std::string& id, FinalState state, const std
     auto it = live_.find(id);
     if (it != live_.end()) job->set_stage(it->second.event.stage());
   }
-  if (job.ok()) (void)store_->PutJob(*job);
+  LogLine(state == FinalState::kSucceeded ? "info" : "warn", "job finished",
+          absl::StrCat("job=", id, " kind=", kind, " state=", FinalStateName(state),
+                       " seconds=", seconds,
+                       state == FinalState::kSucceeded ? "" : absl::StrCat(" error=\"", detail, "\"")));
+  // Metrics before the row: whoever sees the final state also sees it counted.
   metrics_->JobFinished(kind, FinalStateName(state), seconds);
+  if (job.ok()) (void)store_->PutJob(*job);
   {
     absl::MutexLock lock(&mu_);
     live_.erase(id);  // watchers now read the final row from the store

@@ -100,6 +100,20 @@ class ServiceTest : public ::testing::Test {
     return w->Finish();
   }
 
+  // The counter/gauge value of `name` with exactly these labels; -1 if absent.
+  double MetricValue(const std::string& name, std::map<std::string, std::string> labels) {
+    for (const auto& family : metrics_.registry().Collect()) {
+      if (family.name != name) continue;
+      for (const auto& m : family.metric) {
+        std::map<std::string, std::string> got;
+        for (const auto& l : m.label) got[l.name] = l.value;
+        if (got == labels) return family.type == prometheus::MetricType::Gauge ? m.gauge.value
+                                                                                : m.counter.value;
+      }
+    }
+    return -1;
+  }
+
   std::string dir_;
   std::unique_ptr<Store> store_;
   MeanBackend backend_;
@@ -155,6 +169,13 @@ TEST_F(ServiceTest, UploadSubmitWatchFetch) {
   ASSERT_TRUE(stub_->ListJobs(Ctx().get(), lr, &lresp).ok());
   ASSERT_EQ(lresp.jobs_size(), 1);
   EXPECT_EQ(lresp.jobs(0).owner(), "alice");
+
+  // Metrics saw the job, the RPCs and the bytes.
+  EXPECT_EQ(MetricValue("candies_jobs_total", {{"kind", "full"}, {"state", "SUCCEEDED"}}), 1);
+  EXPECT_EQ(MetricValue("candies_rpcs_total", {{"method", "SubmitJob"}, {"code", "OK"}}), 1);
+  EXPECT_EQ(MetricValue("candies_bytes_total", {{"direction", "upload"}}), 5 * 3 * 4);
+  EXPECT_EQ(MetricValue("candies_bytes_total", {{"direction", "download"}}),
+            static_cast<double>(bytes.size()));
 }
 
 TEST_F(ServiceTest, BadRequestsNameTheField) {
