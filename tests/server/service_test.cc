@@ -9,6 +9,8 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "core/io/h5ad.h"
 
 namespace candies::server {
@@ -41,8 +43,35 @@ class MeanBackend : public JobBackend {
   }
 };
 
+// Holds every job (reporting stage "gate") until it is cancelled: the queue
+// behind it stays put while the test inspects it.
+class GateBackend : public JobBackend {
+ public:
+  absl::StatusOr<std::string> Run(const JobSpec&, const ProgressSink& progress,
+                                  const CancelToken* cancel) override {
+    {
+      absl::MutexLock lock(&mu_);
+      ++started_;
+    }
+    ProgressEvent e;
+    e.stage = "gate";
+    while (!ReportAndCheckCancel(progress, cancel, e)) absl::SleepFor(absl::Milliseconds(5));
+    return absl::CancelledError("cancelled at gate");
+  }
+  int started() {
+    absl::MutexLock lock(&mu_);
+    return started_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  int started_ = 0;
+};
+
 class ServiceTest : public ::testing::Test {
  protected:
+  virtual JobBackend* backend() { return &backend_; }
+  virtual int max_queue() { return 1000; }
   void SetUp() override {
     dir_ = (fs::path(::testing::TempDir()) / "candies_service_test").string();
     fs::remove_all(dir_);
@@ -52,7 +81,8 @@ class ServiceTest : public ::testing::Test {
     ServiceOptions opt;
     opt.max_upload_bytes = 4096;
     opt.allowed_dirs = {dir_ + "/datasets"};
-    service_ = std::make_unique<CandiesService>(opt, store_.get(), &backend_, &metrics_);
+    opt.scheduler.max_queue = max_queue();
+    service_ = std::make_unique<CandiesService>(opt, store_.get(), backend(), &metrics_);
     grpc::ServerBuilder b;
     int port = 0;
     b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -235,6 +265,72 @@ TEST_F(ServiceTest, BadRequestsNameTheField) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(reg.n_obs(), 4);
   EXPECT_EQ(reg.n_vars(), 2);
+}
+
+class QueueServiceTest : public ServiceTest {
+ protected:
+  JobBackend* backend() override { return &gate_; }
+  int max_queue() override { return 1; }
+  GateBackend gate_;
+};
+
+TEST_F(QueueServiceTest, QueuePositionCancelAndFullQueue) {
+  v1::Dataset d;
+  ASSERT_TRUE(Upload(4, 2, &d).ok());
+  v1::SubmitJobRequest req;
+  req.set_mod1_dataset(d.id());
+  req.set_mod2_dataset(d.id());
+  req.set_n_clusters(2);
+  v1::Job running, queued, rejected;
+  ASSERT_TRUE(stub_->SubmitJob(Ctx().get(), req, &running).ok());
+  for (int i = 0; i < 400 && gate_.started() == 0; ++i) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_EQ(gate_.started(), 1);
+  ASSERT_TRUE(stub_->SubmitJob(Ctx().get(), req, &queued).ok());
+  EXPECT_EQ(queued.queue_position(), 0);
+  grpc::Status s = stub_->SubmitJob(Ctx().get(), req, &rejected);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+
+  // WatchJob on the queued job reports its position, then its end.
+  v1::WatchJobRequest wr;
+  wr.set_id(queued.id());
+  auto wctx = Ctx();
+  auto reader = stub_->WatchJob(wctx.get(), wr);
+  v1::JobEvent e;
+  ASSERT_TRUE(reader->Read(&e));
+  EXPECT_EQ(e.state(), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(e.queue_position(), 0);
+  v1::CancelJobRequest cr;
+  cr.set_id(queued.id());
+  v1::Job after;
+  ASSERT_TRUE(stub_->CancelJob(Ctx().get(), cr, &after).ok());
+  EXPECT_EQ(after.state(), v1::JOB_STATE_CANCELLED);
+  v1::JobEvent last = e;
+  while (reader->Read(&e)) last = e;
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(last.state(), v1::JOB_STATE_CANCELLED);
+
+  // Cancelling the running job ends it at the backend's next check.
+  cr.set_id(running.id());
+  ASSERT_TRUE(stub_->CancelJob(Ctx().get(), cr, &after).ok());
+  v1::GetJobRequest gr;
+  gr.set_id(running.id());
+  for (int i = 0; i < 400 && after.state() != v1::JOB_STATE_CANCELLED; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+    ASSERT_TRUE(stub_->GetJob(Ctx().get(), gr, &after).ok());
+  }
+  EXPECT_EQ(after.state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(after.stage(), "gate");
+  // A result of a cancelled job cannot be fetched; a second cancel is refused.
+  v1::FetchResultRequest fr;
+  fr.set_id(running.id());
+  auto fctx = Ctx();
+  auto fetch = stub_->FetchResult(fctx.get(), fr);
+  v1::ResultChunk c;
+  while (fetch->Read(&c)) {
+  }
+  EXPECT_EQ(fetch->Finish().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  s = stub_->CancelJob(Ctx().get(), cr, &after);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
 }
 
 }  // namespace
