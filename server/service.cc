@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -147,11 +148,14 @@ void CandiesService::OnStart(const std::string& id) {
     LogLine("info", "job started", absl::StrCat("job=", id, " owner=", job->owner(),
                                                 " attempt=", job->attempt()));
   }
-  absl::MutexLock lock(&mu_);
-  Live& live = live_[id];
-  live.event.set_state(v1::JOB_STATE_RUNNING);
-  live.event.set_queue_position(-1);
-  live.version = ++version_;
+  {
+    absl::MutexLock lock(&mu_);
+    Live& live = live_[id];
+    live.event.set_state(v1::JOB_STATE_RUNNING);
+    live.event.set_queue_position(-1);
+    live.version = ++version_;
+  }
+  UpdateGauges();
 }
 
 void CandiesService::OnProgress(const std::string& id, const ProgressEvent& e) {
@@ -224,6 +228,13 @@ grpc::Status CandiesService::UploadDataset(grpc::ServerContext* ctx,
     if (h.obs_names_size() != 0 && h.obs_names_size() != h.n_obs()) {
       return Invalid("header.obs_names", absl::StrCat("has ", h.obs_names_size(),
                                                       " names, want n_obs = ", h.n_obs()));
+    }
+    {
+      // Spots are matched across modalities by name: names must be unique.
+      std::set<std::string> seen;
+      for (const auto& n : h.obs_names()) {
+        if (!seen.insert(n).second) return Invalid("header.obs_names", absl::StrCat("duplicate '", n, "'"));
+      }
     }
     if (h.var_names_size() != 0 && h.var_names_size() != h.n_vars()) {
       return Invalid("header.var_names", absl::StrCat("has ", h.var_names_size(),

@@ -213,6 +213,22 @@ TEST_F(ServiceTest, BadRequestsNameTheField) {
   grpc::Status s = Upload(4, 2, &d, /*spatial_values=*/3);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("header.spatial"), std::string::npos) << s.error_message();
+  {
+    auto ctx = Ctx();
+    auto w = stub_->UploadDataset(ctx.get(), &d);
+    v1::UploadChunk h;
+    h.mutable_header()->set_n_obs(2);
+    h.mutable_header()->set_n_vars(1);
+    h.mutable_header()->add_obs_names("spot");
+    h.mutable_header()->add_obs_names("spot");
+    for (int i = 0; i < 4; ++i) h.mutable_header()->add_spatial(0);
+    w->Write(h);
+    w->WritesDone();
+    s = w->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(s.error_message().find("header.obs_names: duplicate 'spot'"), std::string::npos)
+        << s.error_message();
+  }
   s = Upload(4, 2, &d, -1, /*bad_checksum=*/true);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DATA_LOSS) << s.error_message();
   s = Upload(100, 100, &d);  // 40000 bytes > max_upload_bytes 4096
@@ -287,6 +303,8 @@ TEST_F(QueueServiceTest, QueuePositionCancelAndFullQueue) {
   ASSERT_EQ(gate_.started(), 1);
   ASSERT_TRUE(stub_->SubmitJob(Ctx().get(), req, &queued).ok());
   EXPECT_EQ(queued.queue_position(), 0);
+  EXPECT_EQ(MetricValue("candies_queue_depth", {}), 1);
+  EXPECT_EQ(MetricValue("candies_jobs_running", {}), 1);
   grpc::Status s = stub_->SubmitJob(Ctx().get(), req, &rejected);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
 
