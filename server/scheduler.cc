@@ -111,24 +111,27 @@ void Scheduler::ExpireLocked(std::vector<std::string>* expired) {
   queue_.erase(it, queue_.end());
 }
 
-int Scheduler::QueuePosition(const std::string& id) {
+std::map<std::string, int> Scheduler::QueuePositions() {
   absl::MutexLock lock(&mu_);
-  // Replays the picks on a copy: O(n^2) on a bounded queue.
+  // Replays the picks on a copy of the queue: O(n^2) on a bounded queue.
   std::vector<Entry> saved = queue_;
   std::map<std::string, uint64_t> served = last_served_;
   uint64_t turn = turn_;
-  int pos = -1;
+  std::map<std::string, int> positions;
   for (int k = 0; !queue_.empty(); ++k) {
     const size_t i = PickLocked(served);
-    if (queue_[i].spec.id == id) {
-      pos = k;
-      break;
-    }
+    positions[queue_[i].spec.id] = k;
     served[queue_[i].spec.owner] = ++turn;
     queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(i));
   }
   queue_ = std::move(saved);
-  return pos;
+  return positions;
+}
+
+int Scheduler::QueuePosition(const std::string& id) {
+  const std::map<std::string, int> positions = QueuePositions();
+  auto it = positions.find(id);
+  return it == positions.end() ? -1 : it->second;
 }
 
 int Scheduler::queued() {

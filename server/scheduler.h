@@ -54,6 +54,8 @@ class Scheduler {
   absl::Status Cancel(const std::string& id);
   // 0-based position in run order among queued jobs; -1 when not queued.
   int QueuePosition(const std::string& id);
+  // Every queued job's position (one O(n^2) replay instead of one per job).
+  std::map<std::string, int> QueuePositions();
   int queued();
   int running();
   // Stops taking jobs, cancels running ones and joins the workers. Queued jobs

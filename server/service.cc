@@ -199,9 +199,16 @@ void CandiesService::OnFinish(const std::string& id, FinalState state, const std
   UpdateGauges();
 }
 
-void CandiesService::Decorate(v1::Job* job) {
-  job->set_queue_position(job->state() == v1::JOB_STATE_QUEUED ? scheduler_->QueuePosition(job->id())
-                                                               : -1);
+void CandiesService::Decorate(v1::Job* job, const std::map<std::string, int>* positions) {
+  int position = -1;
+  if (job->state() == v1::JOB_STATE_QUEUED) {
+    if (positions == nullptr) {
+      position = scheduler_->QueuePosition(job->id());
+    } else if (auto it = positions->find(job->id()); it != positions->end()) {
+      position = it->second;
+    }
+  }
+  job->set_queue_position(position);
   absl::MutexLock lock(&mu_);
   auto it = live_.find(job->id());
   if (it != live_.end() && !it->second.event.stage().empty()) {
@@ -431,10 +438,11 @@ grpc::Status CandiesService::ListJobs(grpc::ServerContext*, const v1::ListJobsRe
       return Invalid("page_token", "is not a token from a previous ListJobs");
     }
     std::vector<v1::Job> jobs = store_->ListJobs(req->state());
+    const std::map<std::string, int> positions = scheduler_->QueuePositions();
     for (int64_t i = offset; i < static_cast<int64_t>(jobs.size()) && i < offset + page; ++i) {
       v1::Job* j = out->add_jobs();
       *j = std::move(jobs[static_cast<size_t>(i)]);
-      Decorate(j);
+      Decorate(j, &positions);
     }
     if (offset + page < static_cast<int64_t>(jobs.size())) {
       out->set_next_page_token(absl::StrCat(offset + page));

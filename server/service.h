@@ -72,7 +72,9 @@ class CandiesService final : public v1::Candies::Service {
   void OnFinish(const std::string& id, FinalState state, const std::string& detail,
                 double seconds);
   absl::Status Enqueue(const v1::Job& job);
-  void Decorate(v1::Job* job);  // live stage and queue position
+  // Live stage and queue position (`positions`: from Scheduler::QueuePositions,
+  // or null to ask the scheduler).
+  void Decorate(v1::Job* job, const std::map<std::string, int>* positions = nullptr);
   void UpdateGauges();
 
   const ServiceOptions options_;

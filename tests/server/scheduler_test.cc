@@ -147,6 +147,9 @@ TEST(SchedulerTest, PriorityThenRoundRobinAcrossOwners) {
   EXPECT_EQ(sched.QueuePosition("b1"), 2);
   EXPECT_EQ(sched.QueuePosition("blocker"), -1);
   EXPECT_EQ(sched.queued(), 6);
+  const std::map<std::string, int> want_positions = {{"urgent", 0}, {"a1", 1}, {"b1", 2},
+                                                     {"a2", 3},     {"b2", 4}, {"a3", 5}};
+  EXPECT_EQ(sched.QueuePositions(), want_positions);
   backend.Open();
   ASSERT_TRUE(rec.WaitFor(7));
   // urgent first; then alice and bob alternate (bob was served by "urgent", so
