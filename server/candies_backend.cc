@@ -1,13 +1,13 @@
 #include "server/candies_backend.h"
 
 #include <exception>
-#include <filesystem>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "core/io/h5ad.h"
 #include "core/pipeline/pipeline.h"
 #include "core/util/status_macros.h"
+#include "server/store.h"
 
 namespace candies::server {
 namespace {
@@ -46,9 +46,7 @@ absl::StatusOr<std::string> RunImpl(const JobSpec& spec, const ProgressSink& pro
   // Temp name + rename: a crash never leaves a half-written result behind.
   const std::string tmp = spec.result_path + ".tmp";
   CANDIES_RETURN_IF_ERROR(WriteH5ad(ResultToAnnData(result), tmp));
-  std::error_code ec;
-  std::filesystem::rename(tmp, spec.result_path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("rename ", tmp, ": ", ec.message()));
+  CANDIES_RETURN_IF_ERROR(DurableRename(tmp, spec.result_path));
   return spec.result_path;
 }
 

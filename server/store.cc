@@ -1,6 +1,8 @@
 #include "server/store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -48,6 +50,25 @@ absl::Status SqlError(sqlite3* db, const std::string& what) {
 }
 
 }  // namespace
+
+namespace {
+absl::Status Fsync(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return absl::InternalError(absl::StrCat("open ", path, " for fsync failed"));
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return absl::InternalError(absl::StrCat("fsync ", path, " failed"));
+  return absl::OkStatus();
+}
+}  // namespace
+
+absl::Status DurableRename(const std::string& tmp, const std::string& path) {
+  CANDIES_RETURN_IF_ERROR(Fsync(tmp));
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("rename ", tmp, " -> ", path, ": ", ec.message()));
+  return Fsync(fs::path(path).parent_path().string());
+}
 
 std::string NewId(const std::string& prefix) {
   static std::mt19937_64 rng{std::random_device{}()};
@@ -118,9 +139,8 @@ absl::Status Store::PutDataset(v1::Dataset& dataset, const AnnData& adata) {
   const std::string path = DatasetPath(dataset.id());
   const std::string tmp = path + ".tmp";
   CANDIES_RETURN_IF_ERROR(WriteH5ad(adata, tmp));
+  CANDIES_RETURN_IF_ERROR(DurableRename(tmp, path));
   std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("store: rename ", tmp, ": ", ec.message()));
   dataset.set_size_bytes(static_cast<int64_t>(fs::file_size(path, ec)));
   absl::MutexLock lock(&mu_);
   Stmt st(db_, "INSERT OR REPLACE INTO datasets VALUES (?1, ?2, 1, ?3, ?4)");

@@ -62,6 +62,10 @@ class Store {
   int requeued_on_open_ = 0;
 };
 
+// Renames `tmp` to `path` after flushing tmp's data to disk, then flushes the
+// folder entry: after it returns, `path` survives power loss, complete.
+absl::Status DurableRename(const std::string& tmp, const std::string& path);
+
 // "<prefix>-<16 hex>" from a random 64-bit value.
 std::string NewId(const std::string& prefix);
 int64_t NowUnix();
