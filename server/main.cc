@@ -1,0 +1,26 @@
+// candiesd: the CANDIES job server (see docs/SERVICE.md).
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "server/candies_backend.h"
+#include "server/config.h"
+#include "server/daemon.h"
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") {
+      std::fputs(candies::server::DaemonUsage().c_str(), stdout);
+      return 0;
+    }
+  }
+  auto config = candies::server::ParseDaemonConfig(args);
+  if (!config.ok()) {
+    std::fprintf(stderr, "candiesd: %s\n%s", std::string(config.status().message()).c_str(),
+                 candies::server::DaemonUsage().c_str());
+    return 2;
+  }
+  candies::server::CandiesBackend backend;
+  return candies::server::RunDaemon(*config, &backend);
+}

@@ -1,0 +1,96 @@
+// The gRPC service: validates requests, then hands off to the Store (state),
+// the Scheduler (execution) and Metrics. Errors name the offending field.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "candies/v1/candies.grpc.pb.h"
+#include "server/backend.h"
+#include "server/metrics.h"
+#include "server/scheduler.h"
+#include "server/store.h"
+
+namespace candies::server {
+
+struct ServiceOptions {
+  // Largest dataset upload: n_obs * n_vars * 4 bytes of X (plus names) must fit.
+  int64_t max_upload_bytes = int64_t{4} << 30;
+  // RegisterDataset only accepts files whose real path lies under one of these.
+  std::vector<std::string> allowed_dirs;
+  std::string device = "auto";  // passed to the backend
+  int64_t fetch_chunk_bytes = 1 << 20;  // FetchResult chunk size
+  int max_page_size = 1000;             // ListJobs page_size limit
+  SchedulerOptions scheduler;
+};
+
+class CandiesService final : public v1::Candies::Service {
+ public:
+  // `store`, `backend` and `metrics` must outlive the service. Jobs the store
+  // holds as QUEUED are handed to the scheduler again.
+  CandiesService(ServiceOptions options, Store* store, JobBackend* backend, Metrics* metrics);
+  ~CandiesService() override;
+  // Stops the workers (interrupted jobs stay RUNNING in the store and are
+  // requeued by the next Store::Open) and ends open WatchJob streams.
+  void Shutdown();
+
+  grpc::Status UploadDataset(grpc::ServerContext* ctx, grpc::ServerReader<v1::UploadChunk>* reader,
+                             v1::Dataset* out) override;
+  grpc::Status RegisterDataset(grpc::ServerContext* ctx, const v1::RegisterDatasetRequest* req,
+                               v1::Dataset* out) override;
+  grpc::Status GetDataset(grpc::ServerContext* ctx, const v1::GetDatasetRequest* req,
+                          v1::Dataset* out) override;
+  grpc::Status ListDatasets(grpc::ServerContext* ctx, const v1::ListDatasetsRequest* req,
+                            v1::ListDatasetsResponse* out) override;
+  grpc::Status DeleteDataset(grpc::ServerContext* ctx, const v1::DeleteDatasetRequest* req,
+                             v1::DeleteDatasetResponse* out) override;
+  grpc::Status SubmitJob(grpc::ServerContext* ctx, const v1::SubmitJobRequest* req,
+                         v1::Job* out) override;
+  grpc::Status GetJob(grpc::ServerContext* ctx, const v1::GetJobRequest* req,
+                      v1::Job* out) override;
+  grpc::Status ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRequest* req,
+                        v1::ListJobsResponse* out) override;
+  grpc::Status WatchJob(grpc::ServerContext* ctx, const v1::WatchJobRequest* req,
+                        grpc::ServerWriter<v1::JobEvent>* writer) override;
+  grpc::Status CancelJob(grpc::ServerContext* ctx, const v1::CancelJobRequest* req,
+                         v1::Job* out) override;
+  grpc::Status FetchResult(grpc::ServerContext* ctx, const v1::FetchResultRequest* req,
+                           grpc::ServerWriter<v1::ResultChunk>* writer) override;
+
+ private:
+  // Latest progress of a live job, for GetJob / WatchJob.
+  struct Live {
+    v1::JobEvent event;
+    uint64_t version = 0;
+  };
+  grpc::Status Done(const char* method, const absl::Status& status);
+  void OnStart(const std::string& id);
+  void OnProgress(const std::string& id, const ProgressEvent& e);
+  void OnFinish(const std::string& id, FinalState state, const std::string& detail,
+                double seconds);
+  absl::Status Enqueue(const v1::Job& job);
+  // Live stage and queue position (`positions`: from Scheduler::QueuePositions,
+  // or null to ask the scheduler).
+  void Decorate(v1::Job* job, const std::map<std::string, int>* positions = nullptr);
+  void UpdateGauges();
+
+  const ServiceOptions options_;
+  Store* const store_;
+  JobBackend* const backend_;
+  Metrics* const metrics_;
+
+  absl::Mutex mu_;
+  std::map<std::string, Live> live_ ABSL_GUARDED_BY(mu_);
+  uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;  // bumped on every change
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::unique_ptr<Scheduler> scheduler_;  // last: its workers call back into the above
+};
+
+// FNV-1a 64 over bytes (the upload checksum, see candies.proto).
+uint64_t Fnv1a64(const void* data, size_t n, uint64_t state = 14695981039346656037ull);
+
+}  // namespace candies::server

@@ -1,0 +1,262 @@
+#include "server/store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "core/io/h5ad.h"
+#include "core/util/status_macros.h"
+
+namespace candies::server {
+namespace fs = std::filesystem;
+
+namespace {
+
+// A prepared statement that finalizes itself.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  bool ok() const { return rc_ == SQLITE_OK; }
+  sqlite3_stmt* get() { return stmt_; }
+  void Text(int i, const std::string& s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+  }
+  void Blob(int i, const std::string& s) {
+    sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+  }
+  void Int(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  int Step() { return sqlite3_step(stmt_); }
+  std::string ColumnBlob(int i) {
+    const void* p = sqlite3_column_blob(stmt_, i);
+    return std::string(static_cast<const char*>(p), sqlite3_column_bytes(stmt_, i));
+  }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_ = SQLITE_ERROR;
+};
+
+absl::Status SqlError(sqlite3* db, const std::string& what) {
+  return absl::InternalError(absl::StrCat("store: ", what, ": ", sqlite3_errmsg(db)));
+}
+
+}  // namespace
+
+namespace {
+absl::Status Fsync(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return absl::InternalError(absl::StrCat("open ", path, " for fsync failed"));
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return absl::InternalError(absl::StrCat("fsync ", path, " failed"));
+  return absl::OkStatus();
+}
+}  // namespace
+
+absl::Status DurableRename(const std::string& tmp, const std::string& path) {
+  CANDIES_RETURN_IF_ERROR(Fsync(tmp));
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("rename ", tmp, " -> ", path, ": ", ec.message()));
+  return Fsync(fs::path(path).parent_path().string());
+}
+
+std::string NewId(const std::string& prefix) {
+  static std::mt19937_64 rng{std::random_device{}()};
+  static absl::Mutex mu;
+  absl::MutexLock lock(&mu);
+  return absl::StrFormat("%s-%016x", prefix, rng());
+}
+
+int64_t NowUnix() { return absl::ToUnixSeconds(absl::Now()); }
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& data_dir) {
+  std::error_code ec;
+  for (const char* sub : {"datasets", "results"}) {
+    fs::create_directories(fs::path(data_dir) / sub, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("data_dir: cannot create ", (fs::path(data_dir) / sub).string(), ": ",
+                       ec.message()));
+    }
+  }
+  std::unique_ptr<Store> store(new Store());
+  store->data_dir_ = data_dir;
+  const std::string db_path = (fs::path(data_dir) / "candies.db").string();
+  if (sqlite3_open(db_path.c_str(), &store->db_) != SQLITE_OK) {
+    return SqlError(store->db_, absl::StrCat("open ", db_path));
+  }
+  sqlite3_busy_timeout(store->db_, 5000);
+  CANDIES_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
+  CANDIES_RETURN_IF_ERROR(store->Exec("PRAGMA synchronous=FULL"));
+  CANDIES_RETURN_IF_ERROR(store->Exec(
+      "CREATE TABLE IF NOT EXISTS datasets (id TEXT PRIMARY KEY, path TEXT NOT NULL, "
+      "owned INTEGER NOT NULL, created INTEGER NOT NULL, msg BLOB NOT NULL)"));
+  CANDIES_RETURN_IF_ERROR(store->Exec(
+      "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, state INTEGER NOT NULL, "
+      "created INTEGER NOT NULL, seq INTEGER NOT NULL, msg BLOB NOT NULL)"));
+  // Jobs that were running when the previous process died run again.
+  for (v1::Job job : store->ListJobs(v1::JOB_STATE_RUNNING)) {
+    job.set_state(v1::JOB_STATE_QUEUED);
+    job.set_attempt(job.attempt() + 1);
+    job.set_started_unix(0);
+    job.set_stage("");
+    CANDIES_RETURN_IF_ERROR(store->PutJob(job));
+    ++store->requeued_on_open_;
+  }
+  return store;
+}
+
+Store::~Store() { sqlite3_close(db_); }
+
+absl::Status Store::Exec(const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown";
+    sqlite3_free(err);
+    return absl::InternalError(absl::StrCat("store: ", sql, ": ", msg));
+  }
+  return absl::OkStatus();
+}
+
+std::string Store::DatasetPath(const std::string& id) const {
+  return (fs::path(data_dir_) / "datasets" / (id + ".h5ad")).string();
+}
+std::string Store::ResultPath(const std::string& job_id) const {
+  return (fs::path(data_dir_) / "results" / (job_id + ".h5ad")).string();
+}
+
+absl::Status Store::PutDataset(v1::Dataset& dataset, const AnnData& adata) {
+  const std::string path = DatasetPath(dataset.id());
+  const std::string tmp = path + ".tmp";
+  CANDIES_RETURN_IF_ERROR(WriteH5ad(adata, tmp));
+  CANDIES_RETURN_IF_ERROR(DurableRename(tmp, path));
+  std::error_code ec;
+  dataset.set_size_bytes(static_cast<int64_t>(fs::file_size(path, ec)));
+  absl::MutexLock lock(&mu_);
+  Stmt st(db_, "INSERT OR REPLACE INTO datasets VALUES (?1, ?2, 1, ?3, ?4)");
+  if (!st.ok()) return SqlError(db_, "prepare");
+  st.Text(1, dataset.id());
+  st.Text(2, path);
+  st.Int(3, dataset.created_unix());
+  st.Blob(4, dataset.SerializeAsString());
+  if (st.Step() != SQLITE_DONE) return SqlError(db_, "insert dataset");
+  return absl::OkStatus();
+}
+
+absl::Status Store::PutDatasetRow(const v1::Dataset& dataset, const std::string& path) {
+  absl::MutexLock lock(&mu_);
+  Stmt st(db_, "INSERT OR REPLACE INTO datasets VALUES (?1, ?2, 0, ?3, ?4)");
+  if (!st.ok()) return SqlError(db_, "prepare");
+  st.Text(1, dataset.id());
+  st.Text(2, path);
+  st.Int(3, dataset.created_unix());
+  st.Blob(4, dataset.SerializeAsString());
+  if (st.Step() != SQLITE_DONE) return SqlError(db_, "insert dataset");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Dataset> Store::GetDataset(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  Stmt st(db_, "SELECT msg FROM datasets WHERE id = ?1");
+  if (!st.ok()) return SqlError(db_, "prepare");
+  st.Text(1, id);
+  if (st.Step() != SQLITE_ROW) return absl::NotFoundError(absl::StrCat("dataset ", id, " not found"));
+  v1::Dataset d;
+  if (!d.ParseFromString(st.ColumnBlob(0))) return absl::DataLossError("store: corrupt dataset row " + id);
+  return d;
+}
+
+absl::StatusOr<std::string> Store::GetDatasetFile(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  Stmt st(db_, "SELECT path FROM datasets WHERE id = ?1");
+  if (!st.ok()) return SqlError(db_, "prepare");
+  st.Text(1, id);
+  if (st.Step() != SQLITE_ROW) return absl::NotFoundError(absl::StrCat("dataset ", id, " not found"));
+  return std::string(reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0)));
+}
+
+std::vector<v1::Dataset> Store::ListDatasets() {
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::Dataset> out;
+  Stmt st(db_, "SELECT msg FROM datasets ORDER BY created DESC, id");
+  while (st.ok() && st.Step() == SQLITE_ROW) {
+    v1::Dataset d;
+    if (d.ParseFromString(st.ColumnBlob(0))) out.push_back(std::move(d));
+  }
+  return out;
+}
+
+absl::Status Store::DeleteDataset(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  std::string path;
+  bool owned = false;
+  {
+    Stmt st(db_, "SELECT path, owned FROM datasets WHERE id = ?1");
+    st.Text(1, id);
+    if (st.Step() != SQLITE_ROW) return absl::NotFoundError(absl::StrCat("dataset ", id, " not found"));
+    path = reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0));
+    owned = sqlite3_column_int(st.get(), 1) != 0;
+  }
+  Stmt del(db_, "DELETE FROM datasets WHERE id = ?1");
+  del.Text(1, id);
+  if (del.Step() != SQLITE_DONE) return SqlError(db_, "delete dataset");
+  // Row first, file second: a crash in between leaves an orphan file, never a
+  // row pointing at nothing. Registered files are not ours to delete.
+  if (owned) {
+    std::error_code ec;
+    fs::remove(path, ec);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::PutJob(const v1::Job& job) {
+  absl::MutexLock lock(&mu_);
+  // seq keeps submission order stable among jobs created in the same second.
+  Stmt st(db_,
+          "INSERT INTO jobs VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), ?4) "
+          "ON CONFLICT(id) DO UPDATE SET state = excluded.state, msg = excluded.msg");
+  if (!st.ok()) return SqlError(db_, "prepare");
+  st.Text(1, job.id());
+  st.Int(2, job.state());
+  st.Int(3, job.created_unix());
+  st.Blob(4, job.SerializeAsString());
+  if (st.Step() != SQLITE_DONE) return SqlError(db_, "put job");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Job> Store::GetJob(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  Stmt st(db_, "SELECT msg FROM jobs WHERE id = ?1");
+  if (!st.ok()) return SqlError(db_, "prepare");
+  st.Text(1, id);
+  if (st.Step() != SQLITE_ROW) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
+  v1::Job j;
+  if (!j.ParseFromString(st.ColumnBlob(0))) return absl::DataLossError("store: corrupt job row " + id);
+  return j;
+}
+
+std::vector<v1::Job> Store::ListJobs(v1::JobState state) {
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::Job> out;
+  Stmt st(db_, state == v1::JOB_STATE_UNSPECIFIED
+                   ? "SELECT msg FROM jobs ORDER BY seq DESC"
+                   : "SELECT msg FROM jobs WHERE state = ?1 ORDER BY seq DESC");
+  if (state != v1::JOB_STATE_UNSPECIFIED) st.Int(1, state);
+  while (st.ok() && st.Step() == SQLITE_ROW) {
+    v1::Job j;
+    if (j.ParseFromString(st.ColumnBlob(0))) out.push_back(std::move(j));
+  }
+  return out;
+}
+
+}  // namespace candies::server

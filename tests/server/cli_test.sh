@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The CLI's client commands against a real daemon process whose backend
+# computes per-gene means (mean_daemon_main.cc): upload, submit, watch, fetch,
+# status, cancel, bad requests; then kill -9 + restart keeps jobs and datasets.
+set -euo pipefail
+daemon=$1
+cli=$2
+py=$3
+dir=$(mktemp -d)
+pid=
+cleanup() {
+  if [ -n "$pid" ]; then kill -9 "$pid" 2>/dev/null || true; fi
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+start() {
+  rm -f "$dir/data/candiesd.port"
+  "$daemon" --listen 127.0.0.1:0 --metrics-listen "" --data-dir "$dir/data" \
+    --allowed-dir "$dir/inputs" >"$dir/out.log" 2>"$dir/err.log" &
+  pid=$!
+  for _ in $(seq 1 200); do
+    [ -s "$dir/data/candiesd.port" ] && break
+    sleep 0.05
+  done
+  addr=$(cat "$dir/data/candiesd.port")
+  case "$addr" in 127.0.0.1:[1-9]*) ;; *) echo "bad address '$addr'"; cat "$dir/err.log"; exit 1;; esac
+}
+
+mkdir -p "$dir/inputs"
+"$py" - "$dir/inputs" <<'PY'
+import sys, numpy as np, anndata
+rng = np.random.default_rng(0)
+for name, n_vars in (("rna", 7), ("prot", 3)):
+    x = rng.poisson(3.0, size=(50, n_vars)).astype(np.float32)
+    a = anndata.AnnData(X=x)
+    a.obs_names = [f"spot{i}" for i in range(50)]
+    a.var_names = [f"{name}{j}" for j in range(n_vars)]
+    a.obsm["spatial"] = rng.uniform(0, 10, size=(50, 2))
+    a.write_h5ad(f"{sys.argv[1]}/{name}.h5ad")
+PY
+start
+grep -q "candiesd listening on $addr" "$dir/out.log"
+grep -q 'msg="started"' "$dir/err.log"
+rna=$(timeout 30 "$cli" upload "$dir/inputs/rna.h5ad" --kind rna --server "$addr" --owner alice)
+prot=$(timeout 30 "$cli" upload "$dir/inputs/prot.h5ad" --kind protein --server "$addr")
+job=$(timeout 30 "$cli" submit --mod1 "$rna" --mod2 "$prot" --n-clusters 5 --preset fast \
+  --server "$addr" --owner alice)
+state=$(timeout 60 "$cli" watch "$job" --server "$addr" --timeout 50)
+test "$state" = SUCCEEDED
+timeout 30 "$cli" status "$job" --server "$addr" | grep -q "^owner: alice$"
+timeout 30 "$cli" fetch "$job" --out "$dir/result.h5ad" --server "$addr"
+"$py" - "$dir/result.h5ad" "$dir/inputs/rna.h5ad" <<'PY'
+import sys, numpy as np, anndata
+out, rna = anndata.read_h5ad(sys.argv[1]), anndata.read_h5ad(sys.argv[2])
+assert list(out.var_names) == list(rna.var_names)
+np.testing.assert_allclose(np.asarray(out.X)[0], np.asarray(rna.X).mean(axis=0), rtol=1e-5)
+PY
+# Bad requests: exit 1 with the field named.
+set +e
+timeout 30 "$cli" submit --mod1 "$rna" --mod2 ds-missing --n-clusters 5 --server "$addr" 2>"$dir/bad"
+rc=$?
+set -e
+test "$rc" -eq 1
+grep -q mod2_dataset "$dir/bad"
+set +e
+timeout 30 "$cli" cancel "$job" --server "$addr" 2>"$dir/bad"
+rc=$?
+set -e
+test "$rc" -eq 1
+grep -q "already ended" "$dir/bad"
+# Unreachable server: an error, not a hang.
+set +e
+timeout 30 "$cli" list --server 127.0.0.1:1 --timeout 2 2>"$dir/bad"
+rc=$?
+set -e
+test "$rc" -eq 1
+
+# kill -9 and restart: the job and the datasets are still there.
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+pid=
+start
+timeout 30 "$cli" list --server "$addr" >"$dir/jobs"
+grep -q "^$job SUCCEEDED full alice " "$dir/jobs"
+timeout 30 "$cli" list --datasets --server "$addr" >"$dir/datasets"
+grep -q "^$rna rna.h5ad 50x7 alice " "$dir/datasets"
+grep -q "^$prot " "$dir/datasets"
+timeout 30 "$cli" fetch "$job" --out "$dir/again.h5ad" --server "$addr"
+cmp "$dir/result.h5ad" "$dir/again.h5ad"
+kill -TERM "$pid"
+for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+if kill -0 "$pid" 2>/dev/null; then echo "daemon ignored SIGTERM"; exit 1; fi
+wait "$pid" || { echo "daemon exited non-zero on SIGTERM"; exit 1; }
+pid=
+echo "service cli ok"

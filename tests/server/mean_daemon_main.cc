@@ -1,0 +1,52 @@
+// candiesd with a small backend that computes per-gene means of mod1 (one row,
+// obs "mean"). Lets the CLI's client commands be tested over a real process
+// without LibTorch; the real daemon is server/main.cc.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "core/io/h5ad.h"
+#include "server/config.h"
+#include "server/daemon.h"
+
+namespace {
+
+class MeanBackend : public candies::server::JobBackend {
+ public:
+  absl::StatusOr<std::string> Run(const candies::server::JobSpec& spec,
+                                  const candies::ProgressSink& progress,
+                                  const candies::CancelToken* cancel) override {
+    auto a = candies::ReadH5ad(spec.mod1_path);
+    if (!a.ok()) return a.status();
+    const candies::Matrix x = candies::ToDense(a->X);
+    std::vector<double> sum(static_cast<size_t>(x.n_cols), 0.0);
+    for (int64_t i = 0; i < x.n_rows; ++i) {
+      for (int64_t j = 0; j < x.n_cols; ++j) sum[j] += x.values[i * x.n_cols + j];
+      candies::ProgressEvent e;
+      e.stage = "mean";
+      e.step = i + 1;
+      e.total_steps = x.n_rows;
+      if (candies::ReportAndCheckCancel(progress, cancel, e)) return absl::CancelledError("cancelled");
+    }
+    std::vector<float> mean;
+    for (double s : sum) mean.push_back(static_cast<float>(s / x.n_rows));
+    candies::AnnData out;
+    out.X = candies::Matrix::Dense(1, x.n_cols, mean);
+    out.obs.index = {"mean"};
+    out.var.index = a->var.index;
+    if (auto s = candies::WriteH5ad(out, spec.result_path); !s.ok()) return s;
+    return spec.result_path;
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto config = candies::server::ParseDaemonConfig(std::vector<std::string>(argv + 1, argv + argc));
+  if (!config.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  MeanBackend backend;
+  return candies::server::RunDaemon(*config, &backend);
+}
