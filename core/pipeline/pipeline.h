@@ -19,6 +19,7 @@
 #include "core/cluster/cluster.h"
 #include "core/io/anndata.h"
 #include "core/models/diffusion.h"
+#include "core/pipeline/trained_model.h"
 #include "core/models/gae.h"
 #include "core/models/integration.h"
 #include "core/preprocess/preprocess.h"
@@ -60,8 +61,13 @@ struct PipelineOptions {
   // Clustering used to compare the two GAE embeddings (ALGORITHM.md 2.2); falls
   // back to cluster.method when it misses n_clusters.
   ClusterMethod selection_method = ClusterMethod::kLeiden;
-  std::string save_model_dir;  // non-empty: save the trained denoiser there
-  std::string load_model_dir;  // non-empty: apply this denoiser instead of training
+  std::string save_model_dir;  // non-empty: save the trained model there (kFull, kDenoise)
+  std::string load_model_dir;  // non-empty: load a model and apply it instead of training
+  // A model already in memory (the daemon's registry): applied instead of
+  // training the denoiser; wins over load_model_dir.
+  std::shared_ptr<const TrainedModel> pretrained;
+  // kFull / kDenoise: return the trained model in PipelineResult::trained_model.
+  bool keep_trained_model = false;
   bool keep_raw_in_denoised = true;  // layers["raw"] in the denoised AnnData
 
   // The preset's defaults (every field above), for `n_clusters` domains.
@@ -86,6 +92,7 @@ struct PipelineResult {
   std::vector<std::pair<std::string, double>> stage_seconds;
   std::vector<std::pair<std::string, double>> metrics;  // when labels_key was given
   UnsValue uns;  // uns["candies"]: parameters, seed, version, device, stages, metrics
+  std::shared_ptr<const TrainedModel> trained_model;  // when keep_trained_model and trained
 };
 
 // Runs `options.kind` on two modalities measured on the same spots. Spots are
