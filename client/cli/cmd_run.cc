@@ -35,6 +35,9 @@ std::vector<FlagSpec> Specs() {
       {"threads", true, "CPU threads (0: LibTorch default)", "0"},
       {"cluster-method", true, "mclust | leiden | kmeans", "mclust"},
       {"no-denoise", false, "skip the diffusion denoiser (integrate the GAE embeddings)", ""},
+      {"out-denoised", true, "also write the denoised low-quality modality (.h5ad; input values in layers[\"raw\"])", ""},
+      {"save-model", true, "save the trained model (encoders, denoiser, decoder) to this folder", ""},
+      {"load-model", true, "apply a saved model to this section instead of training the denoiser", ""},
       {"help", false, "show this help", ""},
   };
 }
@@ -99,6 +102,13 @@ int RunRun(const std::vector<std::string>& argv) {
   if (!preset.ok()) return Fail(preset.status());
   PipelineOptions o = PipelineOptions::FromPreset(*preset);
   o.kind = args->Has("no-denoise") ? JobKind::kIntegrate : JobKind::kFull;
+  o.save_model_dir = args->Get("save-model");
+  o.load_model_dir = args->Get("load-model");
+  if (o.kind == JobKind::kIntegrate &&
+      (!o.save_model_dir.empty() || !o.load_model_dir.empty() || !args->Get("out-denoised").empty()))
+    return Fail("--no-denoise: cannot be combined with --save-model, --load-model or --out-denoised");
+  if (!o.save_model_dir.empty() && !o.load_model_dir.empty())
+    return Fail("--save-model and --load-model: give one (a loaded model is not retrained)");
   auto k = args->GetInt("n-clusters");
   if (!k.ok()) return Fail(k.status());
   o.n_clusters = *k;
@@ -152,6 +162,12 @@ int RunRun(const std::vector<std::string>& argv) {
   auto result = RunPipeline(m1, m2, o, [&](const ProgressEvent& ev) { printer(ev); });
   if (!result.ok()) return Fail(result.status());
   if (auto s = WriteH5ad(ResultToAnnData(*result), args->Get("out")); !s.ok()) return Fail(s);
+  if (const std::string d = args->Get("out-denoised"); !d.empty()) {
+    if (result->denoised_expression == nullptr) return Fail("--out-denoised: no denoised matrix was made");
+    if (auto s = WriteH5ad(*result->denoised_expression, d); !s.ok()) return Fail(s);
+    std::printf("wrote %s (denoised %s)\n", d.c_str(), result->low_quality.c_str());
+  }
+  if (!o.save_model_dir.empty()) std::printf("saved model to %s\n", o.save_model_dir.c_str());
   std::printf("low-quality modality: %s\n", result->low_quality.c_str());
   for (const auto& [name, v] : result->metrics) std::printf("%s\t%.4f\n", name.c_str(), v);
   for (const auto& [name, v] : result->stage_seconds)

@@ -492,6 +492,7 @@ absl::StatusOr<DenoiseResult> DenoiseKFoldImpl(const torch::Tensor& low_in, cons
                                        MixSeed(options.seed, 3 * f + 2), stage, progress, cancel));
     denoised.index_copy_(0, ho, sampled);
     result.sample_seconds += Seconds(t0);
+    if (f == 0) result.model = std::make_shared<TrainedDenoiser>(m);
   }
   result.denoised = UnscaleLow(scaling, denoised);
   return result;
@@ -585,6 +586,8 @@ absl::StatusOr<torch::Tensor> ApplyDenoiser(const TrainedDenoiser& model, const 
                                             const CancelToken* cancel) {
   return Guarded("ApplyDenoiser", [&] { return ApplyDenoiserImpl(model, high, device, progress, cancel); });
 }
+
+const DiffusionOptions& DenoiserOptions(const TrainedDenoiser& model) { return model.options; }
 
 absl::Status SaveDenoiser(const TrainedDenoiser& model, const std::string& dir) {
   return Guarded("SaveDenoiser", [&]() -> absl::Status {

@@ -70,6 +70,9 @@ struct DenoiseResult {
   std::vector<std::vector<double>> fold_losses;  // per fold, training loss per epoch
   double train_seconds = 0;
   double sample_seconds = 0;
+  // The first fold's model (trained on (k-1)/k of the spots): what a saved
+  // model applies to new sections, so saving costs no extra training.
+  std::shared_ptr<TrainedDenoiser> model;
 };
 
 // k-fold denoising of `low` (N x d) conditioned on `high` (N x c).
@@ -95,6 +98,9 @@ absl::StatusOr<torch::Tensor> ApplyDenoiser(const TrainedDenoiser& model,
 absl::Status SaveDenoiser(const TrainedDenoiser& model, const std::string& dir);
 absl::StatusOr<std::shared_ptr<TrainedDenoiser>> LoadDenoiser(const std::string& dir,
                                                               const torch::Device& device);
+// The options a denoiser was trained with (sizes, schedule, sampler).
+const DiffusionOptions& DenoiserOptions(const TrainedDenoiser& model);
+
 // Bytes of parameters and buffers (for the daemon's model memory budget).
 int64_t DenoiserBytes(const TrainedDenoiser& model);
 

@@ -53,6 +53,13 @@ TORCH_MODULE(GaeNet);
 
 }  // namespace
 
+class GaeModel {
+ public:
+  int64_t d_in = 0, hidden = 0, latent = 0, n_counts = 0;
+  double dropout = 0;
+  GaeNet net{nullptr};
+};
+
 absl::StatusOr<GaeResult> TrainGae(const torch::Tensor& features, const torch::Tensor& counts,
                                    const torch::Tensor& adj, int64_t latent,
                                    const GaeOptions& options, const torch::Device& device,
@@ -126,10 +133,134 @@ absl::StatusOr<GaeResult> TrainGae(const torch::Tensor& features, const torch::T
     torch::NoGradGuard ng;
     net->eval();
     result.embedding = net->Encode(x, a).to(torch::kCPU).contiguous();
+    auto model = std::make_shared<GaeModel>();
+    model->d_in = x.size(1);
+    model->hidden = options.hidden;
+    model->latent = latent;
+    model->n_counts = zinb ? c.size(1) : 0;
+    model->dropout = options.dropout;
+    model->net = net;
+    result.model = std::move(model);
     return result;
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat(stage, ": LibTorch error: ", e.what()));
   }
+}
+
+namespace {
+
+template <typename F>
+auto GuardedGae(const char* what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(what, ": LibTorch error: ", e.what()));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<torch::Tensor> GaeEncode(const GaeModel& model, const torch::Tensor& features,
+                                        const torch::Tensor& adj, const torch::Device& device) {
+  if (!features.defined() || features.dim() != 2 || features.size(1) != model.d_in)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "features: the model expects ", model.d_in, " input features per spot, got ",
+        features.defined() && features.dim() == 2 ? features.size(1) : -1));
+  if (adj.size(0) != features.size(0) || adj.size(1) != features.size(0))
+    return absl::InvalidArgumentError("adjacency is not N x N");
+  return GuardedGae("GaeEncode", [&]() -> absl::StatusOr<torch::Tensor> {
+    torch::NoGradGuard ng;
+    GaeNet net = model.net;  // a holder copy shares the module (eval mode since training)
+    return net->Encode(features.to(device, torch::kFloat32), adj.to(device))
+        .to(torch::kCPU)
+        .contiguous();
+  });
+}
+
+absl::StatusOr<torch::Tensor> GaeDecodeFeatures(const GaeModel& model, const torch::Tensor& z,
+                                                const torch::Device& device) {
+  if (!z.defined() || z.dim() != 2 || z.size(1) != model.latent)
+    return absl::InvalidArgumentError(absl::StrCat("embedding: the model expects width ", model.latent));
+  return GuardedGae("GaeDecodeFeatures", [&]() -> absl::StatusOr<torch::Tensor> {
+    torch::NoGradGuard ng;
+    GaeNet net = model.net;  // a holder copy shares the module (eval mode since training)
+    auto trunk = torch::relu(net->dec1->forward(z.to(device, torch::kFloat32)));
+    return net->dec2->forward(trunk).to(torch::kCPU).contiguous();
+  });
+}
+
+absl::StatusOr<torch::Tensor> GaeDecodeMean(const GaeModel& model, const torch::Tensor& z,
+                                            const torch::Device& device) {
+  if (model.n_counts == 0)
+    return absl::FailedPreconditionError("the graph auto-encoder has no ZINB heads");
+  if (!z.defined() || z.dim() != 2 || z.size(1) != model.latent)
+    return absl::InvalidArgumentError(absl::StrCat("embedding: the model expects width ", model.latent));
+  return GuardedGae("GaeDecodeMean", [&]() -> absl::StatusOr<torch::Tensor> {
+    torch::NoGradGuard ng;
+    GaeNet net = model.net;  // a holder copy shares the module (eval mode since training)
+    auto trunk = torch::relu(net->dec1->forward(z.to(device, torch::kFloat32)));
+    return torch::exp(net->mean_head->forward(trunk))
+        .clamp(1e-5, 1e6)
+        .to(torch::kCPU)
+        .contiguous();
+  });
+}
+
+bool GaeHasZinb(const GaeModel& model) { return model.n_counts > 0; }
+int64_t GaeInputDim(const GaeModel& model) { return model.d_in; }
+
+int64_t GaeBytes(const GaeModel& model) {
+  int64_t bytes = 0;
+  for (const auto& p : model.net->parameters()) bytes += p.numel() * p.element_size();
+  for (const auto& b : model.net->buffers()) bytes += b.numel() * b.element_size();
+  return bytes;
+}
+
+// File layout: one torch archive with the sizes as int64 tensors beside the
+// parameters, so that a file is self-describing.
+absl::Status SaveGae(const GaeModel& model, const std::string& path) {
+  return GuardedGae("SaveGae", [&]() -> absl::Status {
+    torch::serialize::OutputArchive ar;
+    ar.write("sizes", torch::tensor({model.d_in, model.hidden, model.latent, model.n_counts},
+                                    torch::kInt64));
+    ar.write("dropout", torch::tensor({model.dropout}, torch::kFloat64));
+    for (const auto& p : model.net->named_parameters())
+      ar.write(absl::StrCat("p.", p.key()), p.value().detach().to(torch::kCPU));
+    ar.save_to(path);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::shared_ptr<GaeModel>> LoadGae(const std::string& path, const torch::Device& device) {
+  return GuardedGae("LoadGae", [&]() -> absl::StatusOr<std::shared_ptr<GaeModel>> {
+    torch::serialize::InputArchive ar;
+    ar.load_from(path);
+    torch::Tensor sizes, dropout;
+    ar.read("sizes", sizes);
+    ar.read("dropout", dropout);
+    if (sizes.numel() != 4 || dropout.numel() != 1)
+      return absl::DataLossError(absl::StrCat(path, ": malformed graph auto-encoder sizes"));
+    auto m = std::make_shared<GaeModel>();
+    m->d_in = sizes[0].item<int64_t>();
+    m->hidden = sizes[1].item<int64_t>();
+    m->latent = sizes[2].item<int64_t>();
+    m->n_counts = sizes[3].item<int64_t>();
+    m->dropout = dropout[0].item<double>();
+    if (m->d_in < 1 || m->hidden < 1 || m->latent < 1 || m->n_counts < 0)
+      return absl::DataLossError(absl::StrCat(path, ": invalid graph auto-encoder sizes"));
+    m->net = GaeNet(m->d_in, m->hidden, m->latent, m->n_counts, m->dropout);
+    torch::NoGradGuard ng;
+    for (auto& p : m->net->named_parameters()) {
+      torch::Tensor t;
+      ar.read(absl::StrCat("p.", p.key()), t);
+      if (!t.sizes().equals(p.value().sizes()))
+        return absl::DataLossError(absl::StrCat(path, ": parameter ", p.key(), " has the wrong shape"));
+      p.value().copy_(t);
+    }
+    m->net->to(device);
+    m->net->eval();
+    return m;
+  });
 }
 
 }  // namespace candies

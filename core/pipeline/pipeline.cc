@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -15,6 +16,7 @@
 #include "core/graph/graph.h"
 #include "core/metrics/metrics.h"
 #include "core/pipeline/modality_selection.h"
+#include "core/pipeline/trained_model_internal.h"
 #include "core/runtime/runtime.h"
 #include "core/util/status_macros.h"
 
@@ -279,22 +281,67 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
     stage_done("cluster", t0);
   } else {
     AnnData a2 = ReorderRows(*mod2.adata, order);
-    // Preprocess.
+    const bool denoise = options.kind == JobKind::kFull || options.kind == JobKind::kDenoise;
+    // A trained model (in memory, or from load_model_dir) fixes which modality is
+    // low quality, the high-quality recipe and encoder, and the denoiser.
+    std::shared_ptr<const TrainedModel> model = options.pretrained;
+    if (model == nullptr && !options.load_model_dir.empty()) {
+      CANDIES_ASSIGN_OR_RETURN(model, LoadTrainedModel(options.load_model_dir, options.device));
+    }
+    int low = 0;
+    if (model != nullptr) {
+      if (!denoise)
+        return absl::InvalidArgumentError(
+            "model: a trained model is applied by kind full or denoise only");
+      low = model->low_quality == "mod1" ? 1 : 2;
+      const ModalityInput& lm = low == 1 ? mod1 : mod2;
+      const ModalityInput& hm = low == 1 ? mod2 : mod1;
+      if (lm.kind != model->low_kind || hm.kind != model->high_kind)
+        return absl::InvalidArgumentError(absl::StrCat(
+            "model: trained with ", model->low_quality, " = ", ModalityKindName(model->low_kind),
+            " (low quality) and the other modality ", ModalityKindName(model->high_kind),
+            "; got mod1 = ", ModalityKindName(mod1.kind), ", mod2 = ", ModalityKindName(mod2.kind)));
+      if (options.low_quality != LowQuality::kAuto &&
+          (options.low_quality == LowQuality::kMod1) != (low == 1))
+        return absl::InvalidArgumentError(absl::StrCat(
+            "low_quality: the trained model denoises ", model->low_quality));
+    }
+
+    // Preprocess. With a model the high-quality modality uses the model's
+    // features and loadings, and the low-quality one is not needed.
     auto t0 = Clock::now();
-    PreprocessOptions popts = options.preprocess;
-    popts.seed = options.seed;
-    auto p1 = PreprocessModality(a1, mod1.kind, popts);
-    if (!p1.ok()) return absl::Status(p1.status().code(), absl::StrCat("mod1 (", mod1.name, "): ", p1.status().message()));
-    auto p2 = PreprocessModality(a2, mod2.kind, popts);
-    if (!p2.ok()) return absl::Status(p2.status().code(), absl::StrCat("mod2 (", mod2.name, "): ", p2.status().message()));
-    CANDIES_ASSIGN_OR_RETURN(KnnResult spatial_knn,
-                             SpatialKnn(result.spatial, n, 2, options.gae.spatial_k));
+    auto preprocess = [&](const AnnData& a, const ModalityInput& m, const char* role,
+                          bool fixed) -> absl::StatusOr<PreprocessedModality> {
+      PreprocessOptions popts = options.preprocess;
+      popts.seed = options.seed;
+      if (fixed) {
+        popts.fixed_features = model->high_features;
+        popts.target_sum = model->target_sum;
+        popts.scale_max = model->scale_max;
+      }
+      auto p = PreprocessModality(a, m.kind, popts);
+      if (!p.ok())
+        return absl::Status(p.status().code(),
+                            absl::StrCat(role, " (", m.name, "): ", p.status().message()));
+      if (fixed) p->features = torch::mm(p->expression, model->high_loadings);
+      return p;
+    };
+    std::optional<PreprocessedModality> p1, p2;
+    if (model == nullptr || low == 2) {
+      CANDIES_ASSIGN_OR_RETURN(p1, preprocess(a1, mod1, "mod1", model != nullptr));
+    }
+    if (model == nullptr || low == 1) {
+      CANDIES_ASSIGN_OR_RETURN(p2, preprocess(a2, mod2, "mod2", model != nullptr));
+    }
+    const int64_t gae_k = model != nullptr ? model->spatial_k : options.gae.spatial_k;
+    CANDIES_ASSIGN_OR_RETURN(KnnResult spatial_knn, SpatialKnn(result.spatial, n, 2, gae_k));
     torch::Tensor adj_gae = NormalizedAdjacency(spatial_knn, n, device);
     if (stage_done("preprocess", t0)) return absl::CancelledError("cancelled after preprocess");
 
-    // Graph auto-encoders.
-    auto train = [&](const PreprocessedModality& p, const std::string& stage)
-        -> absl::StatusOr<torch::Tensor> {
+    // Graph auto-encoders (with a model: the high-quality encoder, no training).
+    std::shared_ptr<GaeModel> gae1, gae2;
+    auto train = [&](const PreprocessedModality& p, const std::string& stage,
+                     std::shared_ptr<GaeModel>* kept) -> absl::StatusOr<torch::Tensor> {
       auto t = Clock::now();
       const bool rna = p.kind == ModalityKind::kRna;
       CANDIES_ASSIGN_OR_RETURN(
@@ -302,15 +349,27 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
                                 rna ? options.gae.rna_latent : options.gae.latent, options.gae,
                                 device, stage, progress, cancel));
       stage_done(stage, t);
+      *kept = g.model;
       return g.embedding;
     };
-    CANDIES_ASSIGN_OR_RETURN(result.emb_mod1, train(*p1, "gae_mod1"));
-    CANDIES_ASSIGN_OR_RETURN(result.emb_mod2, train(*p2, "gae_mod2"));
+    if (model == nullptr) {
+      CANDIES_ASSIGN_OR_RETURN(result.emb_mod1, train(*p1, "gae_mod1", &gae1));
+      CANDIES_ASSIGN_OR_RETURN(result.emb_mod2, train(*p2, "gae_mod2", &gae2));
+    } else {
+      t0 = Clock::now();
+      const PreprocessedModality& ph = low == 1 ? *p2 : *p1;
+      CANDIES_ASSIGN_OR_RETURN(torch::Tensor high_emb,
+                               GaeEncode(*model->high_gae, ph.features, adj_gae, device));
+      (low == 1 ? result.emb_mod2 : result.emb_mod1) = high_emb;
+      if (stage_done(low == 1 ? "gae_mod2" : "gae_mod1", t0))
+        return absl::CancelledError("cancelled after the graph auto-encoder");
+    }
 
     // Low-quality modality.
     t0 = Clock::now();
-    int low = 0;
-    if (options.low_quality == LowQuality::kMod1) {
+    if (model != nullptr) {
+      // Decided by the model.
+    } else if (options.low_quality == LowQuality::kMod1) {
       low = 1;
     } else if (options.low_quality == LowQuality::kMod2) {
       low = 2;
@@ -332,28 +391,98 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
     // Denoising (kFull, kDenoise): the low-quality embedding is replaced by the
     // one the conditional diffusion model generates from the high-quality one.
     torch::Tensor in1 = result.emb_mod1, in2 = result.emb_mod2;
-    if (options.kind == JobKind::kFull || options.kind == JobKind::kDenoise) {
+    if (denoise) {
       t0 = Clock::now();
-      const torch::Tensor& low_emb = low == 1 ? in1 : in2;
       const torch::Tensor& high_emb = low == 1 ? in2 : in1;
-      DiffusionOptions dopts = options.diffusion;
-      dopts.seed = options.seed;
-      if (!options.load_model_dir.empty()) {
-        CANDIES_ASSIGN_OR_RETURN(auto model, LoadDenoiser(options.load_model_dir, device));
+      UnsValue du = UnsValue::Map();
+      std::shared_ptr<TrainedModel> trained;
+      std::shared_ptr<const TrainedDenoiser> denoiser;
+      if (model != nullptr) {
         CANDIES_ASSIGN_OR_RETURN(result.denoised,
-                                 ApplyDenoiser(*model, high_emb, device, progress, cancel));
+                                 ApplyDenoiser(*model->denoiser, high_emb, device, progress, cancel));
       } else {
+        const torch::Tensor& low_emb = low == 1 ? in1 : in2;
+        DiffusionOptions dopts = options.diffusion;
+        dopts.seed = options.seed;
         CANDIES_ASSIGN_OR_RETURN(DenoiseResult dr, DenoiseKFold(low_emb, high_emb, dopts, device,
                                                                 progress, cancel));
         result.denoised = dr.denoised;
-        if (!options.save_model_dir.empty()) {
-          CANDIES_ASSIGN_OR_RETURN(auto model, TrainDenoiser(low_emb, high_emb, dopts, device,
-                                                             progress, cancel));
-          CANDIES_RETURN_IF_ERROR(SaveDenoiser(*model, options.save_model_dir));
+        UnsValue losses = UnsValue::Map();
+        for (size_t f = 0; f < dr.fold_losses.size(); ++f)
+          losses.Set(absl::StrCat("fold", f + 1), UnsValue::FloatArray(dr.fold_losses[f]));
+        du.Set("losses", losses);
+        du.Set("train_seconds", UnsValue::Float(dr.train_seconds));
+        du.Set("sample_seconds", UnsValue::Float(dr.sample_seconds));
+        // Everything a new section of the same panel needs (trained_model.h).
+        const PreprocessedModality& pl = low == 1 ? *p1 : *p2;
+        const PreprocessedModality& ph = low == 1 ? *p2 : *p1;
+        trained = std::make_shared<TrainedModel>();
+        trained->low_quality = result.low_quality;
+        trained->low_kind = pl.kind;
+        trained->high_kind = ph.kind;
+        trained->target_sum = options.preprocess.target_sum;
+        trained->scale_max = options.preprocess.scale_max;
+        trained->spatial_k = options.gae.spatial_k;
+        trained->high_features = ph.feature_names;
+        trained->high_loadings = PcaLoadings(ph.expression, ph.features);
+        trained->high_gae = low == 1 ? gae2 : gae1;
+        trained->denoiser = dr.model;
+        trained->low_gae = low == 1 ? gae1 : gae2;
+        trained->low_loadings = PcaLoadings(pl.expression, pl.features);
+        trained->low_features = pl.feature_names;
+        trained->device = DeviceName(device);
+      }
+      const DiffusionOptions& used =
+          model != nullptr ? DenoiserOptions(*model->denoiser) : options.diffusion;
+      du.Set("pretrained", UnsValue::Bool(model != nullptr));
+      du.Set("schedule", UnsValue::String("cosine"));
+      du.Set("timesteps", UnsValue::Int(used.timesteps));
+      du.Set("sampler", UnsValue::String(DiffusionSamplerName(used.sampler)));
+      du.Set("sample_steps", UnsValue::Int(used.sampler == DiffusionSampler::kDdpm
+                                               ? used.timesteps
+                                               : (used.sample_steps > 0 ? used.sample_steps : 50)));
+      du.Set("folds", UnsValue::Int(model != nullptr ? 0 : used.folds));
+      du.Set("hidden", UnsValue::Int(used.hidden));
+      du.Set("depth", UnsValue::Int(used.depth));
+      du.Set("heads", UnsValue::Int(used.heads));
+      du.Set("temperature", UnsValue::Float(used.temperature));
+
+      // The pretrained decoder: denoised embedding -> denoised expression.
+      const TrainedModel& m = model != nullptr ? *model : *trained;
+      CANDIES_ASSIGN_OR_RETURN(torch::Tensor expr,
+                               DecodeExpression(*m.low_gae, m.low_loadings, result.denoised, device));
+      auto dx = std::make_shared<AnnData>();
+      dx->obs.index = result.obs_names;
+      dx->var.index = m.low_features;
+      dx->X = TensorToMatrix(expr.to(torch::kFloat32).contiguous());
+      dx->obsm["spatial"] = Matrix::Dense(n, 2, result.spatial);
+      if (options.keep_raw_in_denoised) {
+        // The input values of the same features, for before/after comparisons.
+        const AnnData& la = low == 1 ? a1 : a2;
+        std::unordered_map<std::string, int64_t> col;
+        for (int64_t c = 0; c < la.X.n_cols && c < static_cast<int64_t>(la.var.index.size()); ++c)
+          col.emplace(la.var.index[c], c);
+        std::vector<int64_t> cols;
+        for (const auto& f : m.low_features) {
+          auto it = col.find(f);
+          if (it == col.end()) break;
+          cols.push_back(it->second);
+        }
+        if (cols.size() == m.low_features.size()) {
+          std::vector<int64_t> rows(n);
+          for (int64_t i = 0; i < n; ++i) rows[i] = i;
+          dx->layers["raw"] = Subset(la.X, rows, cols);
         }
       }
-      if (low == 1) in1 = result.denoised; else in2 = result.denoised;
+      result.denoised_expression = std::move(dx);
+      if (trained != nullptr) {
+        if (!options.save_model_dir.empty())
+          CANDIES_RETURN_IF_ERROR(SaveTrainedModel(*trained, options.save_model_dir));
+        if (options.keep_trained_model) result.trained_model = trained;
+      }
+      uns.Set("denoise", du);
       if (stage_done("denoise", t0)) return absl::CancelledError("cancelled after denoising");
+      if (low == 1) in1 = result.denoised; else in2 = result.denoised;
     }
     uns.Set("denoised", UnsValue::Bool(result.denoised.defined()));
 

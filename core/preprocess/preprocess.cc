@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <unordered_map>
 
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "core/preprocess/randomized_svd.h"
 #include "core/util/status_macros.h"
 
@@ -441,7 +443,30 @@ absl::StatusOr<PreprocessedModality> PreprocessModality(const AnnData& adata, Mo
     }
     std::vector<int64_t> kept(work.X.n_cols);
     std::iota(kept.begin(), kept.end(), 0);
-    if (kind != ModalityKind::kProtein) {
+    const bool fixed = !options.fixed_features.empty();
+    std::vector<int64_t> fixed_cols;
+    if (fixed) {
+      if (kind == ModalityKind::kAtac)
+        return absl::UnimplementedError(absl::StrCat(
+            what, ": a fixed feature list (applying a trained model) needs rna or protein; LSI "
+                  "components are specific to the section they were computed on"));
+      std::unordered_map<std::string, int64_t> col_of;
+      for (int64_t c = 0; c < work.X.n_cols; ++c) col_of.emplace(work.var.index[c], c);
+      std::vector<std::string> missing;
+      for (const auto& name : options.fixed_features) {
+        auto it = col_of.find(name);
+        if (it == col_of.end()) missing.push_back(name);
+        else fixed_cols.push_back(it->second);
+      }
+      if (!missing.empty()) {
+        missing.resize(std::min<size_t>(missing.size(), 5));
+        return absl::InvalidArgumentError(absl::StrCat(
+            what, ": var_names lack ", options.fixed_features.size() - fixed_cols.size(), " of the ",
+            options.fixed_features.size(), " features the model was trained on (e.g. ",
+            absl::StrJoin(missing, ", "), ")"));
+      }
+    }
+    if (kind != ModalityKind::kProtein && !fixed) {
       // Never filter below one spot's worth: small sections keep their features.
       const int64_t min_cells = std::min<int64_t>(options.min_cells, std::max<int64_t>(1, n / 10));
       CANDIES_ASSIGN_OR_RETURN(kept, pp::FilterGenes(work, min_cells, options.min_counts));
@@ -457,8 +482,12 @@ absl::StatusOr<PreprocessedModality> PreprocessModality(const AnnData& adata, Mo
     std::iota(selected.begin(), selected.end(), 0);
     switch (kind) {
       case ModalityKind::kRna: {
-        CANDIES_ASSIGN_OR_RETURN(selected,
-                                 pp::HighlyVariableGenesSeuratV3(work.X, options.n_top_genes));
+        if (fixed) {
+          selected = fixed_cols;
+        } else {
+          CANDIES_ASSIGN_OR_RETURN(selected,
+                                   pp::HighlyVariableGenesSeuratV3(work.X, options.n_top_genes));
+        }
         Matrix counts = Subset(work.X, all_rows, selected);
         out.counts = MatrixToTensor(counts);
         Matrix norm = work.X;  // library size over all kept genes, as scanpy
@@ -469,7 +498,13 @@ absl::StatusOr<PreprocessedModality> PreprocessModality(const AnnData& adata, Mo
         break;
       }
       case ModalityKind::kProtein:
-        expression = pp::Scale(pp::Clr(work.X), options.scale_max);
+        expression = pp::Clr(work.X);  // CLR over every protein of the panel
+        if (fixed) {
+          selected = fixed_cols;
+          expression = expression.index_select(
+              1, torch::tensor(fixed_cols, torch::TensorOptions().dtype(torch::kInt64)));
+        }
+        expression = pp::Scale(expression, options.scale_max);
         break;
       case ModalityKind::kAtac: {
         const int64_t comps = std::max<int64_t>(
@@ -499,6 +534,8 @@ absl::StatusOr<PreprocessedModality> PreprocessModality(const AnnData& adata, Mo
     out.expression = expression.contiguous();
     if (kind == ModalityKind::kAtac) {
       out.features = out.expression;
+    } else if (fixed) {
+      // The caller projects with the trained model's loadings.
     } else {
       const int64_t comps =
           std::max<int64_t>(1, std::min<int64_t>(options.n_comps,

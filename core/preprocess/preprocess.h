@@ -71,6 +71,11 @@ struct PreprocessOptions {
   double scale_max = 10.0;     // scale clip
   int64_t n_comps = 50;        // PCA / LSI components, capped at min(N, d) - 1
   uint64_t seed = 0;
+  // Non-empty (rna, protein): use exactly these features, by var name and in this
+  // order, instead of filter_genes + highly_variable_genes, and skip the PCA
+  // (`features` stays undefined): the recipe of a trained model applied to a
+  // new section, whose caller projects `expression` with the model's loadings.
+  std::vector<std::string> fixed_features;
 };
 
 // The result of preprocessing one modality; every tensor is CPU float32 with

@@ -9,8 +9,17 @@ trap 'rm -rf "$dir"' EXIT
 "$bin" simulate --out "$dir/sim" --grid 20 --seed 3 >/dev/null
 "$bin" run --mod1 "$dir/sim/rna.h5ad" --mod1-kind rna --mod2 "$dir/sim/protein.h5ad" \
   --mod2-kind protein --n-clusters 5 --labels-key domain --device cpu --seed 1 \
-  --out "$dir/out.h5ad" >"$dir/stdout" 2>"$dir/stderr"
+  --out "$dir/out.h5ad" --out-denoised "$dir/denoised.h5ad" --save-model "$dir/model" \
+  >"$dir/stdout" 2>"$dir/stderr"
 grep -q '^ARI' "$dir/stdout"
+test -f "$dir/model/model.txt"
+# The saved model applied to another section of the same panel: no training.
+"$bin" simulate --out "$dir/sim2" --grid 20 --seed 4 >/dev/null
+"$bin" run --mod1 "$dir/sim2/rna.h5ad" --mod2 "$dir/sim2/protein.h5ad" --n-clusters 5 \
+  --device cpu --load-model "$dir/model" --out "$dir/out2.h5ad" \
+  --out-denoised "$dir/denoised2.h5ad" >"$dir/stdout2" 2>"$dir/stderr2"
+grep -q 'seconds denoise' "$dir/stderr2"
+if grep -q 'gae_mod1' "$dir/stderr2"; then echo "applying a model retrained the RNA GAE"; exit 1; fi
 grep -q 'integrate' "$dir/stderr"
 "$py" - "$dir/out.h5ad" "$dir/sim/rna.h5ad" <<'PY'
 import sys, anndata
@@ -20,6 +29,30 @@ assert out.obs["candies_cluster"].dtype.name == "category"
 assert out.obsm["X_candies"].shape == (400, 64) and out.obsm["X_candies"].dtype == "float32"
 assert "spatial" in out.obsm and "X_candies_mod1" in out.obsm
 assert out.uns["candies"]["low_quality"] in ("mod1", "mod2")
+PY
+"$py" - "$dir" <<'PY'
+import sys, anndata, numpy as np
+d = sys.argv[1]
+for out_name, den_name, sim, pretrained in (("out", "denoised", "sim", False),
+                                            ("out2", "denoised2", "sim2", True)):
+    out = anndata.read_h5ad(f"{d}/{out_name}.h5ad")
+    den = anndata.read_h5ad(f"{d}/{den_name}.h5ad")
+    low = out.uns["candies"]["low_quality"]
+    src = anndata.read_h5ad(f"{d}/{sim}/" + ("rna" if low == "mod1" else "protein") + ".h5ad")
+    assert list(den.obs_names) == list(src.obs_names)
+    assert set(den.var_names) <= set(src.var_names), "denoised features are input features"
+    assert den.X.dtype == np.float32 and np.isfinite(den.X).all()
+    raw = den.layers["raw"]
+    raw = raw.toarray() if hasattr(raw, "toarray") else raw
+    want = src[:, list(den.var_names)].X
+    want = want.toarray() if hasattr(want, "toarray") else want
+    assert np.allclose(raw, want), "layers['raw'] holds the input values"
+    assert out.obsm["X_candies_denoised"].dtype == np.float32
+    dn = out.uns["candies"]["denoise"]
+    assert bool(dn["pretrained"]) == pretrained
+    assert dn["schedule"] == "cosine" and dn["sampler"] in ("ddim", "ddpm")
+    if not pretrained:
+        assert len(dn["losses"]["fold1"]) >= 1
 PY
 # Errors: one line on stderr, exit 1.
 set +e

@@ -1,10 +1,15 @@
 #include "core/pipeline/pipeline.h"
 
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <unistd.h>
 
 #include <torch/torch.h>
 
+#include "absl/strings/str_cat.h"
 #include "core/metrics/metrics.h"
+#include "core/pipeline/trained_model_internal.h"
 #include "core/sim/simulator.h"
 #include "gtest/gtest.h"
 
@@ -156,6 +161,141 @@ TEST(PipelineTest, FullJobDenoisesTheLowQualityEmbedding) {
   bool has_stage = false;
   for (const auto& [name, s] : r->stage_seconds) has_stage |= name == "denoise";
   EXPECT_TRUE(has_stage);
+}
+
+std::string TempDir(const std::string& name) {
+  auto d = std::filesystem::temp_directory_path() / absl::StrCat("candies_", name, "_", getpid());
+  std::filesystem::remove_all(d);
+  return d.string();
+}
+
+bool HasStage(const PipelineResult& r, const std::string& stage) {
+  for (const auto& [name, s] : r.stage_seconds)
+    if (name == stage) return true;
+  return false;
+}
+
+TEST(PipelineTest, TrainedModelDenoisesANewSectionWithoutTraining) {
+  Inputs a = Small(20, 4);
+  PipelineOptions o = SmallOptions();
+  o.kind = JobKind::kFull;
+  o.low_quality = LowQuality::kMod1;
+  o.diffusion.max_epochs = 5;
+  o.diffusion.folds = 2;
+  o.keep_trained_model = true;
+  const std::string dir = TempDir("model");
+  o.save_model_dir = dir;
+  auto r = RunPipeline(a.rna, a.prot, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_NE(r->trained_model, nullptr);
+
+  // The denoised expression matrix: the RNA features the GAE modelled, the
+  // decoder's ZINB means (non-negative counts), the input counts in layers["raw"].
+  ASSERT_NE(r->denoised_expression, nullptr);
+  const AnnData& dx = *r->denoised_expression;
+  const auto& features = r->trained_model->low_features;
+  EXPECT_EQ(dx.obs.index, r->obs_names);
+  EXPECT_EQ(dx.var.index, features);
+  EXPECT_EQ(dx.X.n_rows, 400);
+  EXPECT_EQ(dx.X.n_cols, static_cast<int64_t>(features.size()));
+  for (float v : dx.X.values) ASSERT_TRUE(std::isfinite(v) && v >= 0);
+  ASSERT_EQ(dx.layers.count("raw"), 1u);
+  const Matrix& raw = dx.layers.at("raw");
+  EXPECT_EQ(raw.n_rows, 400);
+  EXPECT_EQ(raw.n_cols, dx.X.n_cols);
+  // layers["raw"] holds the input values of the same gene for the same spot.
+  const AnnData& rna = *a.rna.adata;
+  int64_t col = -1;
+  for (int64_t c = 0; c < rna.X.n_cols; ++c)
+    if (rna.var.index[c] == features[0]) col = c;
+  ASSERT_GE(col, 0);
+  auto raw_t = MatrixToTensor(raw), in_t = MatrixToTensor(rna.X);
+  EXPECT_TRUE(torch::allclose(raw_t.select(1, 0), in_t.select(1, col)));
+  const UnsValue* du = r->uns.Find("denoise");
+  ASSERT_NE(du, nullptr);
+  ASSERT_NE(du->Find("losses"), nullptr);
+  ASSERT_NE(du->Find("losses")->Find("fold2"), nullptr);
+  EXPECT_EQ(du->Find("sampler")->str, "ddim");
+
+  // Saved, loaded: the same size and the same outputs as the model in memory.
+  auto loaded = LoadTrainedModel(dir, "cpu");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const TrainedModelInfo info = DescribeTrainedModel(**loaded);
+  EXPECT_EQ(info.bytes, DescribeTrainedModel(*r->trained_model).bytes);
+  EXPECT_GT(info.bytes, 0);
+  EXPECT_EQ(info.low_quality, "mod1");
+  EXPECT_EQ(info.low_kind, "rna");
+  EXPECT_EQ(info.high_kind, "protein");
+
+  // A second section of the same panel: no GAE for the low-quality modality, no
+  // denoiser training; the result is the same from memory and from disk.
+  Inputs b = Small(20, 5);
+  PipelineOptions ob = SmallOptions();
+  ob.kind = JobKind::kFull;
+  ob.labels_key = "domain";
+  ob.pretrained = r->trained_model;
+  auto r1 = RunPipeline(b.rna, b.prot, ob);
+  ASSERT_TRUE(r1.ok()) << r1.status();
+  ob.pretrained = *loaded;
+  auto r2 = RunPipeline(b.rna, b.prot, ob);
+  ASSERT_TRUE(r2.ok()) << r2.status();
+  EXPECT_TRUE(torch::equal(r1->denoised, r2->denoised));
+  EXPECT_EQ(r1->clusters, r2->clusters);
+  EXPECT_FALSE(HasStage(*r1, "gae_mod1"));
+  EXPECT_FALSE(r1->emb_mod1.defined());
+  EXPECT_EQ(r1->low_quality, "mod1");
+  EXPECT_TRUE(r1->uns.Find("denoise")->Find("pretrained")->b);
+  EXPECT_EQ(r1->denoised.size(0), 400);
+  EXPECT_EQ(r1->denoised_expression->var.index, features);
+  // The model's encoder carries over: the new section's protein, projected with
+  // the saved loadings and encoded, still separates the domains.
+  ClusterOptions km;
+  km.method = ClusterMethod::kKmeans;
+  km.n_clusters = 5;
+  auto c2 = Cluster(r1->emb_mod2, km);
+  ASSERT_TRUE(c2.ok());
+  // (0.3: a 20x20 grid and 40 GAE epochs; a wrong projection gives ~0.)
+  EXPECT_GT(metrics::AdjustedRandIndex(b.truth, c2->labels), 0.3);
+
+  // Misuse is an error naming the problem.
+  PipelineOptions swapped = ob;
+  auto rs = RunPipeline(b.prot, b.rna, swapped);
+  EXPECT_EQ(rs.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(rs.status().message()).find("model"), std::string::npos);
+  auto renamed = std::make_shared<AnnData>(*b.prot.adata);
+  const std::string lost = renamed->var.index[0];
+  renamed->var.index[0] = "not_a_protein";
+  auto rm = RunPipeline(b.rna, {"prot", ModalityKind::kProtein, renamed}, ob);
+  EXPECT_EQ(rm.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(rm.status().message()).find(lost), std::string::npos)
+      << rm.status();
+  PipelineOptions integ = ob;
+  integ.kind = JobKind::kIntegrate;
+  EXPECT_EQ(RunPipeline(b.rna, b.prot, integ).status().code(), absl::StatusCode::kInvalidArgument);
+
+  EXPECT_EQ(LoadTrainedModel(TempDir("nomodel"), "cpu").status().code(), absl::StatusCode::kNotFound);
+  const std::string other = TempDir("other");
+  std::filesystem::create_directories(other);
+  std::ofstream(std::filesystem::path(other) / "precious.txt") << "user data\n";
+  EXPECT_EQ(SaveTrainedModel(*r->trained_model, other).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(other) / "precious.txt"));
+  // Saving over an existing model replaces it.
+  EXPECT_TRUE(SaveTrainedModel(*r->trained_model, dir).ok());
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(other);
+}
+
+TEST(PipelineTest, PcaLoadingsReproduceTheProjection) {
+  torch::manual_seed(0);
+  auto x = torch::randn({50, 8});
+  x = x - x.mean(0, true);
+  auto svd = torch::linalg::svd(x, false, c10::nullopt);
+  auto v = std::get<2>(svd).slice(0, 0, 3).t();  // 8 x 3 principal axes
+  auto f = torch::mm(x, v);
+  auto got = PcaLoadings(x, f);
+  EXPECT_TRUE(torch::allclose(got, v, 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(torch::mm(x, got), f, 1e-4, 1e-4));
 }
 
 TEST(PipelineTest, CancelStopsTheJob) {
