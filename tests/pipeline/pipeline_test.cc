@@ -298,6 +298,53 @@ TEST(PipelineTest, PcaLoadingsReproduceTheProjection) {
   EXPECT_TRUE(torch::allclose(torch::mm(x, got), f, 1e-4, 1e-4));
 }
 
+// The reverse direction of the paper's benchmark: a clean RNA and a noisy
+// protein. Unsupervised selection must name the protein (mod2) low quality.
+TEST(PipelineTest, UnsupervisedSelectionPicksANoisyProtein) {
+  SimulatorOptions so;
+  so.grid = 20;
+  so.seed = 6;
+  so.rna_noise_sd = 0.5;
+  so.rna_dropout = 0.05;
+  so.protein_noise_sd = 6;
+  auto sim = Simulate(so);
+  ASSERT_TRUE(sim.ok());
+  ModalityInput rna{"rna", ModalityKind::kRna, std::make_shared<AnnData>(sim->rna)};
+  ModalityInput prot{"prot", ModalityKind::kProtein, std::make_shared<AnnData>(sim->protein)};
+  auto r = RunPipeline(rna, prot, SmallOptions());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->low_quality, "mod2");
+  EXPECT_GT(metrics::AdjustedRandIndex(sim->domain, r->clusters), 0.5);
+}
+
+// --preset paper runs end to end on a CPU: the authors' DiT (512/6/16), ancestral
+// DDPM over every step, 3 folds. A smoke run: one epoch and T cut from 800 to 20
+// (all 800 steps of the 75M-parameter DiT take ~10 min on a 2-core CPU; bench_speed
+// --paper_full and the GPU run the whole thing).
+TEST(PipelineTest, PaperPresetSmokeRun) {
+  Inputs in = Small(12, 7);
+  PipelineOptions o = PipelineOptions::FromPreset(Preset::kPaper);
+  o.n_clusters = 5;
+  o.device = "cpu";
+  o.low_quality = LowQuality::kMod1;
+  o.preprocess.min_cells = 3;
+  o.gae.epochs = 3;
+  o.integration.epochs = 3;
+  o.diffusion.max_epochs = 1;
+  o.diffusion.timesteps = 20;
+  auto r = RunPipeline(in.rna, in.prot, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->denoised.size(0), 144);
+  EXPECT_TRUE(torch::isfinite(r->denoised).all().item<bool>());
+  const UnsValue* du = r->uns.Find("denoise");
+  ASSERT_NE(du, nullptr);
+  EXPECT_EQ(du->Find("sampler")->str, "ddpm");
+  EXPECT_EQ(du->Find("sample_steps")->i, 20);  // DDPM: every one of the T steps
+  EXPECT_EQ(du->Find("hidden")->i, 512);
+  EXPECT_EQ(du->Find("depth")->i, 6);
+  EXPECT_EQ(du->Find("folds")->i, 3);
+}
+
 TEST(PipelineTest, CancelStopsTheJob) {
   Inputs in = Small(20);
   PipelineOptions o = SmallOptions();
