@@ -4,12 +4,29 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "core/util/progress.h"
 
 namespace candies::server {
+
+// A trained model held in memory by the registry (server/model_registry.h).
+// Opaque to the server: the backend that loaded it knows what is inside.
+class ResidentModel {
+ public:
+  virtual ~ResidentModel() = default;
+  virtual int64_t bytes() const = 0;  // memory it holds (the registry's budget)
+  // What it was trained on: low_quality, low_kind, high_kind, n_high_features,
+  // n_low_features (filled into v1::Model by the registry).
+  struct Info {
+    std::string low_quality, low_kind, high_kind;
+    int64_t n_high_features = 0, n_low_features = 0;
+  };
+  virtual Info info() const = 0;
+};
 
 struct JobSpec {
   std::string id;
@@ -23,7 +40,15 @@ struct JobSpec {
   uint64_t seed = 0;
   std::string labels_key;
   std::string device = "auto";
+  std::string cluster_method = "mclust";
+  int threads = 0;          // CPU threads for this job (0: backend default)
   std::string result_path;  // where the backend writes the result .h5ad
+  // Where the backend writes the denoised low-quality modality (.h5ad), when
+  // the job makes one.
+  std::string denoised_path;
+  std::string model_id;  // a registry model to apply; the service resolves it into `model`
+  std::shared_ptr<const ResidentModel> model;  // apply instead of training
+  std::string save_model_dir;  // non-empty: save the trained model here
 };
 
 class JobBackend {
@@ -33,6 +58,10 @@ class JobBackend {
   // `cancel` regularly and return absl::CancelledError when it fires.
   virtual absl::StatusOr<std::string> Run(const JobSpec& spec, const ProgressSink& progress,
                                           const CancelToken* cancel) = 0;
+  // Reads a model directory written by a job's save_model_dir.
+  virtual absl::StatusOr<std::shared_ptr<const ResidentModel>> LoadModel(const std::string& dir) {
+    return absl::UnimplementedError(absl::StrCat("this backend has no trained models (", dir, ")"));
+  }
 };
 
 }  // namespace candies::server

@@ -4,8 +4,10 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "core/cluster/cluster.h"
 #include "core/io/h5ad.h"
 #include "core/pipeline/pipeline.h"
+#include "core/pipeline/trained_model.h"
 #include "core/util/status_macros.h"
 #include "server/store.h"
 
@@ -23,6 +25,35 @@ ModalityKind KindOf(int proto_kind, ModalityKind fallback) {
   }
 }
 
+// A TrainedModel held by the daemon's registry.
+class TrainedResident : public ResidentModel {
+ public:
+  explicit TrainedResident(std::shared_ptr<const TrainedModel> model)
+      : model_(std::move(model)), info_(DescribeTrainedModel(*model_)) {}
+  int64_t bytes() const override { return info_.bytes; }
+  Info info() const override {
+    Info i;
+    i.low_quality = info_.low_quality;
+    i.low_kind = info_.low_kind;
+    i.high_kind = info_.high_kind;
+    i.n_high_features = info_.n_high_features;
+    i.n_low_features = info_.n_low_features;
+    return i;
+  }
+  const std::shared_ptr<const TrainedModel>& model() const { return model_; }
+
+ private:
+  std::shared_ptr<const TrainedModel> model_;
+  TrainedModelInfo info_;
+};
+
+absl::Status WriteAtomically(const AnnData& a, const std::string& path) {
+  // Temp name + rename: a crash never leaves a half-written file behind.
+  const std::string tmp = path + ".tmp";
+  CANDIES_RETURN_IF_ERROR(WriteH5ad(a, tmp));
+  return DurableRename(tmp, path);
+}
+
 absl::StatusOr<std::string> RunImpl(const JobSpec& spec, const ProgressSink& progress,
                                     const CancelToken* cancel) {
   CANDIES_ASSIGN_OR_RETURN(Preset preset, ParsePreset(spec.preset));
@@ -33,6 +64,14 @@ absl::StatusOr<std::string> RunImpl(const JobSpec& spec, const ProgressSink& pro
   o.labels_key = spec.labels_key;
   o.device = spec.device;
   o.seed = spec.seed;
+  o.threads = spec.threads;
+  CANDIES_ASSIGN_OR_RETURN(o.cluster.method, ParseClusterMethod(spec.cluster_method));
+  if (spec.model != nullptr) {
+    const auto* resident = dynamic_cast<const TrainedResident*>(spec.model.get());
+    if (resident == nullptr) return absl::InternalError("model: not a CANDIES trained model");
+    o.pretrained = resident->model();
+  }
+  o.save_model_dir = spec.save_model_dir;
   ModalityInput m1, m2;
   m1.name = "mod1";
   m2.name = "mod2";
@@ -43,14 +82,25 @@ absl::StatusOr<std::string> RunImpl(const JobSpec& spec, const ProgressSink& pro
   m1.adata = std::make_shared<AnnData>(std::move(a1));
   m2.adata = std::make_shared<AnnData>(std::move(a2));
   CANDIES_ASSIGN_OR_RETURN(PipelineResult result, RunPipeline(m1, m2, o, progress, cancel));
-  // Temp name + rename: a crash never leaves a half-written result behind.
-  const std::string tmp = spec.result_path + ".tmp";
-  CANDIES_RETURN_IF_ERROR(WriteH5ad(ResultToAnnData(result), tmp));
-  CANDIES_RETURN_IF_ERROR(DurableRename(tmp, spec.result_path));
+  // The denoised matrix first: once the result file exists the job counts as done.
+  if (result.denoised_expression != nullptr && !spec.denoised_path.empty()) {
+    CANDIES_RETURN_IF_ERROR(WriteAtomically(*result.denoised_expression, spec.denoised_path));
+  }
+  CANDIES_RETURN_IF_ERROR(WriteAtomically(ResultToAnnData(result), spec.result_path));
   return spec.result_path;
 }
 
 }  // namespace
+
+absl::StatusOr<std::shared_ptr<const ResidentModel>> CandiesBackend::LoadModel(
+    const std::string& dir) {
+  try {
+    CANDIES_ASSIGN_OR_RETURN(std::shared_ptr<const TrainedModel> m, LoadTrainedModel(dir, device_));
+    return std::shared_ptr<const ResidentModel>(std::make_shared<TrainedResident>(std::move(m)));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("model ", dir, ": ", e.what()));
+  }
+}
 
 absl::StatusOr<std::string> CandiesBackend::Run(const JobSpec& spec, const ProgressSink& progress,
                                                 const CancelToken* cancel) {

@@ -31,6 +31,14 @@ absl::Status Apply(DaemonConfig& c, const std::string& key, const std::string& v
     return num(&c.max_queue);
   } else if (key == "max-upload-bytes") {
     return num(&c.max_upload_bytes);
+  } else if (key == "max-queued-per-owner") {
+    return num(&c.max_queued_per_owner);
+  } else if (key == "max-dataset-bytes-per-owner") {
+    return num(&c.max_dataset_bytes_per_owner);
+  } else if (key == "max-obs-columns") {
+    return num(&c.max_obs_columns);
+  } else if (key == "model-memory-budget") {
+    return num(&c.model_memory_budget);
   } else if (key == "allowed-dir") {
     c.allowed_dirs.push_back(value);
   } else if (key == "device") {
@@ -67,7 +75,10 @@ absl::Status ApplyFile(DaemonConfig& c, const std::string& path) {
 std::string DaemonUsage() {
   return "usage: candiesd [--listen 127.0.0.1:50051] [--metrics-listen 127.0.0.1:9464]\n"
          "  [--data-dir ./candies-data] [--config FILE] [--workers 1] [--max-queue 1000]\n"
-         "  [--max-upload-bytes 4294967296] [--allowed-dir DIR]... [--device auto]\n";
+         "  [--max-upload-bytes 4294967296] [--allowed-dir DIR]... [--device auto]\n"
+         "  [--max-queued-per-owner 100] [--max-dataset-bytes-per-owner 68719476736]\n"
+         "  [--max-obs-columns 64] [--model-memory-budget 4294967296]\n"
+         "Every key also works in the --config file as `key = value` (docs/SERVICE.md).\n";
 }
 
 absl::StatusOr<DaemonConfig> ParseDaemonConfig(const std::vector<std::string>& args) {

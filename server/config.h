@@ -18,6 +18,10 @@ struct DaemonConfig {
   int workers = 1;                                // jobs running at once
   int max_queue = 1000;                           // queued jobs; more is RESOURCE_EXHAUSTED
   int64_t max_upload_bytes = int64_t{4} << 30;    // X bytes (float32) of one upload
+  int max_queued_per_owner = 100;                 // one owner's queued jobs
+  int64_t max_dataset_bytes_per_owner = int64_t{64} << 30;  // one owner's stored uploads
+  int max_obs_columns = 64;                       // extra obs columns of one upload
+  int64_t model_memory_budget = int64_t{4} << 30;  // resident trained models, bytes
   std::vector<std::string> allowed_dirs;          // RegisterDataset roots (repeatable)
   std::string device = "auto";                    // auto | cpu | cuda | cuda:N
 };

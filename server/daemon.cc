@@ -46,6 +46,10 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
   opt.device = config.device;
   opt.scheduler.workers = config.workers;
   opt.scheduler.max_queue = config.max_queue;
+  opt.max_queued_per_owner = config.max_queued_per_owner;
+  opt.max_dataset_bytes_per_owner = config.max_dataset_bytes_per_owner;
+  opt.max_obs_columns = config.max_obs_columns;
+  opt.model_memory_budget = config.model_memory_budget;
   CandiesService service(opt, store->get(), backend, &metrics);
 
   grpc::EnableDefaultHealthCheckService(true);

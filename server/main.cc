@@ -21,6 +21,6 @@ int main(int argc, char** argv) {
                  candies::server::DaemonUsage().c_str());
     return 2;
   }
-  candies::server::CandiesBackend backend;
+  candies::server::CandiesBackend backend(config->device);
   return candies::server::RunDaemon(*config, &backend);
 }

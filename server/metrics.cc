@@ -1,6 +1,9 @@
 #include "server/metrics.h"
 
+#include <unistd.h>
+
 #include <exception>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 
@@ -19,6 +22,28 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                .Name("candies_rpcs_total")
                .Help("RPCs by method and gRPC status code")
                .Register(*registry_);
+  rpc_seconds_ = &prometheus::BuildHistogram()
+                      .Name("candies_rpc_duration_seconds")
+                      .Help("RPC latency by method (streaming RPCs: the whole stream)")
+                      .Register(*registry_);
+  stage_seconds_ = &prometheus::BuildHistogram()
+                        .Name("candies_stage_duration_seconds")
+                        .Help("Pipeline stage durations (preprocess, gae, diffusion, ...)")
+                        .Register(*registry_);
+  device_memory_ = &prometheus::BuildGauge()
+                        .Name("candies_device_memory_bytes")
+                        .Help("Memory in use on the compute device (cpu: the daemon's RSS)")
+                        .Register(*registry_);
+  models_resident_ = &prometheus::BuildGauge()
+                          .Name("candies_models_resident")
+                          .Help("Trained models held in memory")
+                          .Register(*registry_)
+                          .Add({});
+  model_bytes_ = &prometheus::BuildGauge()
+                      .Name("candies_model_bytes_resident")
+                      .Help("Bytes of the trained models held in memory")
+                      .Register(*registry_)
+                      .Add({});
   queue_depth_ = &prometheus::BuildGauge()
                       .Name("candies_queue_depth")
                       .Help("Jobs waiting to run")
@@ -56,8 +81,31 @@ void Metrics::JobFinished(const std::string& kind, const std::string& state, dou
   duration_->Add({{"kind", kind}}, kBuckets).Observe(seconds);
 }
 
-void Metrics::Rpc(const std::string& method, const std::string& code) {
+void Metrics::Rpc(const std::string& method, const std::string& code, double seconds) {
   rpcs_->Add({{"method", method}, {"code", code}}).Increment();
+  // 100 us .. 100 s: unary calls are sub-millisecond, uploads and watches long.
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100};
+  rpc_seconds_->Add({{"method", method}}, kBuckets).Observe(seconds);
+}
+
+void Metrics::StageFinished(const std::string& stage, double seconds) {
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000, 3000, 10000};
+  stage_seconds_->Add({{"stage", stage}}, kBuckets).Observe(seconds);
+}
+
+void Metrics::SetDeviceMemory(const std::string& device, double bytes) {
+  device_memory_->Add({{"device", device}}).Set(bytes);
+}
+
+void Metrics::Refresh() {
+  // statm: size resident shared ... in pages.
+  std::ifstream statm("/proc/self/statm");
+  long size = 0, resident = 0;
+  if (statm >> size >> resident) {
+    SetDeviceMemory("cpu", static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)));
+  }
 }
 
 }  // namespace candies::server

@@ -24,7 +24,20 @@ class Metrics {
   void JobFinished(const std::string& kind, const std::string& state, double seconds);
   void SetQueueDepth(int n) { queue_depth_->Set(n); }
   void SetRunning(int n) { running_->Set(n); }
-  void Rpc(const std::string& method, const std::string& code);
+  // One finished RPC: counted by method and code; its latency (for streaming
+  // RPCs, the whole stream) into a histogram by method.
+  void Rpc(const std::string& method, const std::string& code, double seconds);
+  // A pipeline stage (preprocess, gae, diffusion, integration, ...) ended.
+  void StageFinished(const std::string& stage, double seconds);
+  void SetModels(int resident, int64_t bytes) {
+    models_resident_->Set(resident);
+    model_bytes_->Set(static_cast<double>(bytes));
+  }
+  // Memory in use on the compute device. On a CPU device that is the daemon's
+  // resident set size (read from /proc/self/statm); see docs/SERVICE.md.
+  void SetDeviceMemory(const std::string& device, double bytes);
+  // Re-reads what changes without an event (the process's memory).
+  void Refresh();
   void BytesUploaded(double n) { uploaded_->Increment(n); }
   void BytesDownloaded(double n) { downloaded_->Increment(n); }
 
@@ -36,6 +49,11 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* jobs_;
   prometheus::Family<prometheus::Histogram>* duration_;
   prometheus::Family<prometheus::Counter>* rpcs_;
+  prometheus::Family<prometheus::Histogram>* rpc_seconds_;
+  prometheus::Family<prometheus::Histogram>* stage_seconds_;
+  prometheus::Family<prometheus::Gauge>* device_memory_;
+  prometheus::Gauge* models_resident_;
+  prometheus::Gauge* model_bytes_;
   prometheus::Gauge* queue_depth_;
   prometheus::Gauge* running_;
   prometheus::Counter* uploaded_;

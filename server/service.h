@@ -11,6 +11,7 @@
 #include "candies/v1/candies.grpc.pb.h"
 #include "server/backend.h"
 #include "server/metrics.h"
+#include "server/model_registry.h"
 #include "server/scheduler.h"
 #include "server/store.h"
 
@@ -24,6 +25,11 @@ struct ServiceOptions {
   std::string device = "auto";  // passed to the backend
   int64_t fetch_chunk_bytes = 1 << 20;  // FetchResult chunk size
   int max_page_size = 1000;             // ListJobs page_size limit
+  int max_queued_per_owner = 100;       // one owner's queued jobs; more is RESOURCE_EXHAUSTED
+  // Stored upload bytes (.h5ad files) of one owner; more is RESOURCE_EXHAUSTED.
+  int64_t max_dataset_bytes_per_owner = int64_t{64} << 30;
+  int max_obs_columns = 64;  // extra obs columns of one upload
+  int64_t model_memory_budget = int64_t{4} << 30;  // resident trained models, bytes
   SchedulerOptions scheduler;
 };
 
@@ -59,14 +65,46 @@ class CandiesService final : public v1::Candies::Service {
                          v1::Job* out) override;
   grpc::Status FetchResult(grpc::ServerContext* ctx, const v1::FetchResultRequest* req,
                            grpc::ServerWriter<v1::ResultChunk>* writer) override;
+  grpc::Status ListModels(grpc::ServerContext* ctx, const v1::ListModelsRequest* req,
+                          v1::ListModelsResponse* out) override;
+  grpc::Status GetModel(grpc::ServerContext* ctx, const v1::GetModelRequest* req,
+                        v1::Model* out) override;
+  grpc::Status LoadModel(grpc::ServerContext* ctx, const v1::LoadModelRequest* req,
+                         v1::Model* out) override;
+  grpc::Status UnloadModel(grpc::ServerContext* ctx, const v1::UnloadModelRequest* req,
+                           v1::Model* out) override;
+  grpc::Status PinModel(grpc::ServerContext* ctx, const v1::PinModelRequest* req,
+                        v1::Model* out) override;
+  grpc::Status DeleteModel(grpc::ServerContext* ctx, const v1::DeleteModelRequest* req,
+                           v1::DeleteModelResponse* out) override;
+
+  ModelRegistry& models() { return *models_; }
 
  private:
   // Latest progress of a live job, for GetJob / WatchJob.
   struct Live {
     v1::JobEvent event;
     uint64_t version = 0;
+    absl::Time stage_started;  // for the stage duration histogram
   };
-  grpc::Status Done(const char* method, const absl::Status& status);
+  // Resolves a job's model_id through the registry, then runs `inner`.
+  class ModelBackend : public JobBackend {
+   public:
+    ModelBackend(JobBackend* inner, ModelRegistry* models) : inner_(inner), models_(models) {}
+    absl::StatusOr<std::string> Run(const JobSpec& spec, const ProgressSink& progress,
+                                    const CancelToken* cancel) override;
+
+   private:
+    JobBackend* inner_;
+    ModelRegistry* models_;
+  };
+  // Records the RPC's code and latency (since `start`) and converts the status.
+  grpc::Status Done(const char* method, absl::Time start, const absl::Status& status);
+  absl::Status UploadImpl(grpc::ServerContext* ctx, grpc::ServerReader<v1::UploadChunk>* reader,
+                          v1::Dataset* out);
+  absl::Status FetchArray(grpc::ServerContext* ctx, const v1::Job& job, const std::string& part,
+                          grpc::ServerWriter<v1::ResultChunk>* writer);
+  absl::Status CheckOwnerQuotas(const std::string& owner, int64_t new_bytes);
   void OnStart(const std::string& id);
   void OnProgress(const std::string& id, const ProgressEvent& e);
   void OnFinish(const std::string& id, FinalState state, const std::string& detail,
@@ -87,6 +125,8 @@ class CandiesService final : public v1::Candies::Service {
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;  // bumped on every change
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
 
+  std::unique_ptr<ModelRegistry> models_;
+  std::unique_ptr<ModelBackend> model_backend_;
   std::unique_ptr<Scheduler> scheduler_;  // last: its workers call back into the above
 };
 

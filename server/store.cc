@@ -81,7 +81,7 @@ int64_t NowUnix() { return absl::ToUnixSeconds(absl::Now()); }
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& data_dir) {
   std::error_code ec;
-  for (const char* sub : {"datasets", "results"}) {
+  for (const char* sub : {"datasets", "results", "models"}) {
     fs::create_directories(fs::path(data_dir) / sub, ec);
     if (ec) {
       return absl::InvalidArgumentError(
@@ -104,6 +104,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& data_dir) 
   CANDIES_RETURN_IF_ERROR(store->Exec(
       "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, state INTEGER NOT NULL, "
       "created INTEGER NOT NULL, seq INTEGER NOT NULL, msg BLOB NOT NULL)"));
+  CANDIES_RETURN_IF_ERROR(store->Exec(
+      "CREATE TABLE IF NOT EXISTS models (id TEXT PRIMARY KEY, created INTEGER NOT NULL, "
+      "msg BLOB NOT NULL)"));
   // Jobs that were running when the previous process died run again.
   for (v1::Job job : store->ListJobs(v1::JOB_STATE_RUNNING)) {
     job.set_state(v1::JOB_STATE_QUEUED);
@@ -133,6 +136,46 @@ std::string Store::DatasetPath(const std::string& id) const {
 }
 std::string Store::ResultPath(const std::string& job_id) const {
   return (fs::path(data_dir_) / "results" / (job_id + ".h5ad")).string();
+}
+std::string Store::DenoisedPath(const std::string& job_id) const {
+  return (fs::path(data_dir_) / "results" / (job_id + ".denoised.h5ad")).string();
+}
+std::string Store::ModelDir(const std::string& model_id) const {
+  return (fs::path(data_dir_) / "models" / model_id).string();
+}
+
+absl::Status Store::PutModel(const v1::Model& model) {
+  absl::MutexLock lock(&mu_);
+  Stmt st(db_, "INSERT OR REPLACE INTO models VALUES (?1, ?2, ?3)");
+  if (!st.ok()) return SqlError(db_, "prepare");
+  st.Text(1, model.id());
+  st.Int(2, model.created_unix());
+  st.Blob(3, model.SerializeAsString());
+  if (st.Step() != SQLITE_DONE) return SqlError(db_, "put model");
+  return absl::OkStatus();
+}
+
+std::vector<v1::Model> Store::ListModels() {
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::Model> out;
+  Stmt st(db_, "SELECT msg FROM models ORDER BY created DESC, id");
+  while (st.ok() && st.Step() == SQLITE_ROW) {
+    v1::Model m;
+    if (m.ParseFromString(st.ColumnBlob(0))) out.push_back(std::move(m));
+  }
+  return out;
+}
+
+absl::Status Store::DeleteModel(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  Stmt del(db_, "DELETE FROM models WHERE id = ?1");
+  del.Text(1, id);
+  if (del.Step() != SQLITE_DONE) return SqlError(db_, "delete model");
+  if (sqlite3_changes(db_) == 0) return absl::NotFoundError(absl::StrCat("model ", id, " not found"));
+  // Row first, folder second (as for datasets).
+  std::error_code ec;
+  fs::remove_all(ModelDir(id), ec);
+  return absl::OkStatus();
 }
 
 absl::Status Store::PutDataset(v1::Dataset& dataset, const AnnData& adata) {

@@ -32,6 +32,9 @@ class Store {
   const std::string& data_dir() const { return data_dir_; }
   std::string DatasetPath(const std::string& id) const;  // data_dir/datasets/<id>.h5ad
   std::string ResultPath(const std::string& job_id) const;  // data_dir/results/<id>.h5ad
+  // data_dir/results/<id>.denoised.h5ad: the denoised low-quality modality.
+  std::string DenoisedPath(const std::string& job_id) const;
+  std::string ModelDir(const std::string& model_id) const;  // data_dir/models/<id>/
 
   // Writes `adata` to DatasetPath(dataset.id()) atomically, then the row.
   // dataset.size_bytes is filled in.
@@ -48,6 +51,12 @@ class Store {
   absl::StatusOr<v1::Job> GetJob(const std::string& id);
   // Newest first. `state` UNSPECIFIED = all.
   std::vector<v1::Job> ListJobs(v1::JobState state = v1::JOB_STATE_UNSPECIFIED);
+
+  // Trained model records (the files live in ModelDir(id)). Newest first.
+  absl::Status PutModel(const v1::Model& model);
+  std::vector<v1::Model> ListModels();
+  // Removes the row, then the folder. NotFound when there is no such row.
+  absl::Status DeleteModel(const std::string& id);
 
   // Jobs that Open() re-queued (for the scheduler to pick up again).
   int requeued_on_open() const { return requeued_on_open_; }

@@ -18,6 +18,7 @@
 #include "candies/v1/candies.grpc.pb.h"
 #include "client/cli/args.h"
 #include "client/cli/command.h"
+#include "client/cli/remote.h"
 #include "core/io/h5ad.h"
 
 namespace candies::cli {
@@ -60,6 +61,8 @@ int Fail(const char* cmd, const grpc::Status& s) {
                                 s.error_message(), " (code ", static_cast<int>(s.error_code()), ")"));
 }
 
+constexpr size_t kAnyPositional = static_cast<size_t>(-1);
+
 // Parses args; on --help or error prints and returns the exit code in *rc.
 bool Setup(const char* cmd, const std::string& synopsis, const std::vector<std::string>& argv,
            const std::vector<FlagSpec>& specs, size_t n_positional, Args* args, Remote* remote,
@@ -74,7 +77,7 @@ bool Setup(const char* cmd, const std::string& synopsis, const std::vector<std::
     *rc = 0;
     return false;
   }
-  if (parsed->positional().size() != n_positional) {
+  if (n_positional != kAnyPositional && parsed->positional().size() != n_positional) {
     std::fputs(Args::Usage(cmd, synopsis, specs).c_str(), stderr);
     *rc = 1;
     return false;
@@ -111,6 +114,115 @@ std::string Age(int64_t created) {
   return absl::StrCat(s / 3600, "h");
 }
 
+absl::StatusOr<v1::ModalityKind> ParseKind(const std::string& text) {
+  const std::string kind = absl::AsciiStrToLower(text);
+  if (kind == "rna") return v1::MODALITY_KIND_RNA;
+  if (kind == "protein" || kind == "prot" || kind == "adt") return v1::MODALITY_KIND_PROTEIN;
+  if (kind == "atac" || kind == "peaks") return v1::MODALITY_KIND_ATAC;
+  return absl::InvalidArgumentError(absl::StrCat("kind: '", text, "' is not rna, protein or atac"));
+}
+
+// One obs column as text (the upload's ObsColumn); floats are skipped (they
+// are not domain labels).
+bool ColumnAsText(const Column& c, std::vector<std::string>* out) {
+  out->clear();
+  switch (c.kind) {
+    case Column::Kind::kCategorical:
+      for (int32_t code : c.codes) out->push_back(code < 0 ? "" : c.categories[static_cast<size_t>(code)]);
+      return true;
+    case Column::Kind::kString: *out = c.strings; return true;
+    case Column::Kind::kInt:
+      for (int64_t v : c.ints) out->push_back(absl::StrCat(v));
+      return true;
+    case Column::Kind::kBool:
+      for (uint8_t v : c.bools) out->push_back(v ? "True" : "False");
+      return true;
+    default: return false;
+  }
+}
+
+void AddToChecksum(const void* data, size_t n, uint64_t* fnv) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t k = 0; k < n; ++k) *fnv = (*fnv ^ p[k]) * 1099511628211ull;
+}
+
+// Streams `a` to UploadDataset: CSR blocks when X is sparse (it stays sparse on
+// the wire and on the server), dense row blocks otherwise. Returns the id.
+absl::StatusOr<v1::Dataset> UploadAnnData(const Remote& r, const AnnData& a, const std::string& name,
+                                          v1::ModalityKind kind) {
+  auto sp = a.obsm.find("spatial");
+  if (sp == a.obsm.end() || sp->second.n_cols < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": obsm[\"spatial\"] with 2 columns is required"));
+  }
+  const Matrix spatial = ToDense(sp->second);
+  v1::UploadChunk head;
+  v1::DatasetHeader* h = head.mutable_header();
+  h->set_name(name);
+  h->set_kind(kind);
+  h->set_n_obs(a.X.n_rows);
+  h->set_n_vars(a.X.n_cols);
+  for (const auto& n : a.obs.index) h->add_obs_names(n);
+  for (const auto& n : a.var.index) h->add_var_names(n);
+  for (int64_t i = 0; i < spatial.n_rows; ++i) {
+    h->add_spatial(spatial.values[i * spatial.n_cols]);
+    h->add_spatial(spatial.values[i * spatial.n_cols + 1]);
+  }
+  std::vector<std::string> text;
+  for (const Column& c : a.obs.columns) {
+    if (!ColumnAsText(c, &text)) continue;
+    v1::ObsColumn* oc = h->add_obs_columns();
+    oc->set_name(c.name);
+    for (auto& t : text) oc->add_values(std::move(t));
+  }
+  v1::Dataset out;
+  auto ctx = r.Ctx(/*bounded=*/false);
+  auto w = r.stub->UploadDataset(ctx.get(), &out);
+  bool ok = w->Write(head);
+  uint64_t fnv = 14695981039346656037ull;
+  const bool sparse = a.X.format != Matrix::Format::kDense;
+  if (sparse) {
+    const Matrix x = ToCsr(a.X);
+    const int64_t n_rows = x.n_rows;
+    int64_t i = 0;
+    while (ok && i < n_rows) {
+      // Rows until the block holds about kUploadBlockBytes of values + indices.
+      int64_t end = i + 1;
+      while (end < n_rows && (x.indptr[end + 1] - x.indptr[i]) * 8 < kUploadBlockBytes) ++end;
+      v1::UploadChunk c;
+      v1::CsrBlock* b = c.mutable_csr();
+      const int64_t base = x.indptr[i];
+      for (int64_t k = i; k <= end; ++k) b->add_indptr(x.indptr[k] - base);
+      b->mutable_indices()->Add(x.indices.begin() + base, x.indices.begin() + x.indptr[end]);
+      b->mutable_values()->Add(x.values.begin() + base, x.values.begin() + x.indptr[end]);
+      AddToChecksum(b->values().data(), b->values_size() * sizeof(float), &fnv);
+      AddToChecksum(b->indices().data(), b->indices_size() * sizeof(int32_t), &fnv);
+      if (end == n_rows) c.set_checksum_fnv1a64(fnv);
+      ok = w->Write(c);
+      i = end;
+    }
+  } else {
+    const Matrix& x = a.X;
+    const int64_t rows_per_block =
+        std::max<int64_t>(1, kUploadBlockBytes / 4 / std::max<int64_t>(1, x.n_cols));
+    for (int64_t i = 0; ok && i < x.n_rows; i += rows_per_block) {
+      const int64_t end = std::min(x.n_rows, i + rows_per_block);
+      v1::UploadChunk c;
+      c.mutable_rows()->mutable_values()->Add(x.values.begin() + i * x.n_cols,
+                                              x.values.begin() + end * x.n_cols);
+      AddToChecksum(c.rows().values().data(), c.rows().values_size() * sizeof(float), &fnv);
+      if (end == x.n_rows) c.set_checksum_fnv1a64(fnv);
+      ok = w->Write(c);
+    }
+  }
+  w->WritesDone();
+  grpc::Status s = w->Finish();
+  if (!s.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                        absl::StrCat("upload ", name, ": ", s.error_message()));
+  }
+  return out;
+}
+
 int RunUpload(const std::vector<std::string>& argv) {
   const auto specs = WithCommon({{"name", true, "dataset name (default: the file name)", ""},
                                  {"kind", true, "rna | protein | atac", "rna"}});
@@ -119,61 +231,19 @@ int RunUpload(const std::vector<std::string>& argv) {
   int rc = 0;
   if (!Setup("upload", "FILE.h5ad", argv, specs, 1, &args, &r, &rc)) return rc;
   const std::string path = args.positional()[0];
-  const std::string kind = absl::AsciiStrToLower(args.Get("kind"));
-  v1::ModalityKind mk = v1::MODALITY_KIND_RNA;
-  if (kind == "protein" || kind == "prot" || kind == "adt") {
-    mk = v1::MODALITY_KIND_PROTEIN;
-  } else if (kind == "atac" || kind == "peaks") {
-    mk = v1::MODALITY_KIND_ATAC;
-  } else if (kind != "rna") {
-    return Fail("upload", "--kind: must be rna, protein or atac");
-  }
+  auto kind = ParseKind(args.Get("kind"));
+  if (!kind.ok()) return Fail("upload", absl::StrCat("--", kind.status().message()));
   auto a = ReadH5ad(path);
   if (!a.ok()) return Fail("upload", std::string(a.status().message()));
-  auto sp = a->obsm.find("spatial");
-  if (sp == a->obsm.end() || sp->second.n_cols < 2) {
-    return Fail("upload", absl::StrCat(path, ": obsm[\"spatial\"] with 2 columns is required"));
-  }
-  const Matrix spatial = ToDense(sp->second);
-  const Matrix x = ToDense(a->X);
-  v1::UploadChunk head;
-  v1::DatasetHeader* h = head.mutable_header();
-  h->set_name(args.Get("name").empty() ? std::filesystem::path(path).filename().string()
-                                       : args.Get("name"));
-  h->set_kind(mk);
-  h->set_n_obs(x.n_rows);
-  h->set_n_vars(x.n_cols);
-  for (const auto& n : a->obs.index) h->add_obs_names(n);
-  for (const auto& n : a->var.index) h->add_var_names(n);
-  for (int64_t i = 0; i < spatial.n_rows; ++i) {
-    h->add_spatial(spatial.values[i * spatial.n_cols]);
-    h->add_spatial(spatial.values[i * spatial.n_cols + 1]);
-  }
-  v1::Dataset out;
-  auto ctx = r.Ctx();
-  auto w = r.stub->UploadDataset(ctx.get(), &out);
-  bool ok = w->Write(head);
-  const int64_t rows_per_block = std::max<int64_t>(1, kUploadBlockBytes / 4 / std::max<int64_t>(1, x.n_cols));
-  uint64_t fnv = 14695981039346656037ull;
-  for (int64_t i = 0; ok && i < x.n_rows; i += rows_per_block) {
-    const int64_t end = std::min(x.n_rows, i + rows_per_block);
-    v1::UploadChunk c;
-    c.mutable_rows()->mutable_values()->Add(x.values.begin() + i * x.n_cols,
-                                            x.values.begin() + end * x.n_cols);
-    const auto* p = reinterpret_cast<const unsigned char*>(c.rows().values().data());
-    for (size_t k = 0; k < static_cast<size_t>(c.rows().values_size()) * sizeof(float); ++k) {
-      fnv = (fnv ^ p[k]) * 1099511628211ull;
-    }
-    if (end == x.n_rows) c.set_checksum_fnv1a64(fnv);
-    ok = w->Write(c);
-  }
-  w->WritesDone();
-  grpc::Status s = w->Finish();
-  if (!s.ok()) return Fail("upload", s);
+  const std::string name = args.Get("name").empty()
+                               ? std::filesystem::path(path).filename().string()
+                               : args.Get("name");
+  auto out = UploadAnnData(r, *a, name, *kind);
+  if (!out.ok()) return Fail("upload", std::string(out.status().message()));
   std::fprintf(stderr, "uploaded %s: %lld x %lld (%s)\n", path.c_str(),
-               static_cast<long long>(out.n_obs()), static_cast<long long>(out.n_vars()),
-               out.name().c_str());
-  std::printf("%s\n", out.id().c_str());
+               static_cast<long long>(out->n_obs()), static_cast<long long>(out->n_vars()),
+               out->name().c_str());
+  std::printf("%s\n", out->id().c_str());
   return 0;
 }
 
@@ -187,7 +257,10 @@ int RunSubmit(const std::vector<std::string>& argv) {
                                  {"seed", true, "random seed", "0"},
                                  {"labels-key", true, "obs column with true domains", ""},
                                  {"priority", true, "higher runs first", "0"},
-                                 {"deadline-seconds", true, "0: none", "0"}});
+                                 {"deadline-seconds", true, "0: none", "0"},
+                                 {"cluster-method", true, "mclust | leiden | kmeans", "mclust"},
+                                 {"model", true, "apply this trained model (candies models) instead of training", ""},
+                                 {"save-model", false, "keep the trained model on the server (prints its id)", ""}});
   Args args;
   Remote r;
   int rc = 0;
@@ -199,6 +272,9 @@ int RunSubmit(const std::vector<std::string>& argv) {
   req.set_low_quality(args.Get("low-quality"));
   req.set_preset(args.Get("preset"));
   req.set_labels_key(args.Get("labels-key"));
+  req.set_cluster_method(args.Get("cluster-method"));
+  req.set_model_id(args.Get("model"));
+  req.set_save_model(args.Has("save-model"));
   for (const char* f : {"n-clusters", "seed", "priority", "deadline-seconds"}) {
     auto v = args.GetInt(f);
     if (!v.ok()) return Fail("submit", std::string(v.status().message()));
@@ -211,6 +287,7 @@ int RunSubmit(const std::vector<std::string>& argv) {
   grpc::Status s = r.stub->SubmitJob(r.Ctx().get(), req, &job);
   if (!s.ok()) return Fail("submit", s);
   std::fprintf(stderr, "submitted %s (queue position %d)\n", job.id().c_str(), job.queue_position());
+  if (!job.model_id().empty()) std::fprintf(stderr, "the trained model will be %s\n", job.model_id().c_str());
   std::printf("%s\n", job.id().c_str());
   return 0;
 }
@@ -271,13 +348,11 @@ int RunStatus(const std::vector<std::string>& argv) {
   return 0;
 }
 
-int RunWatch(const std::vector<std::string>& argv) {
-  Args args;
-  Remote r;
-  int rc = 0;
-  if (!Setup("watch", "JOB", argv, WithCommon({}), 1, &args, &r, &rc)) return rc;
+// Follows a job until it ends, drawing progress on stderr (a bar on a
+// terminal, one line per stage otherwise). Returns the last event.
+absl::StatusOr<v1::JobEvent> Follow(const Remote& r, const std::string& id) {
   v1::WatchJobRequest req;
-  req.set_id(args.positional()[0]);
+  req.set_id(id);
   // --timeout bounds the whole watch here (0: until the job ends).
   auto ctx = r.Ctx();
   auto reader = r.stub->WatchJob(ctx.get(), req);
@@ -294,7 +369,8 @@ int RunWatch(const std::vector<std::string>& argv) {
       const int filled = static_cast<int>(width * e.step() / std::max<int64_t>(1, e.total()));
       line = tty ? absl::StrCat(StateName(e.state()), " ", e.stage(), " [",
                                 std::string(filled, '#'), std::string(width - filled, ' '), "] ",
-                                e.step(), "/", e.total())
+                                e.step(), "/", e.total(), " loss ", absl::SixDigits(e.loss()),
+                                e.eta_seconds() >= 0 ? absl::StrCat(" ETA ", static_cast<int64_t>(e.eta_seconds()), "s") : "")
                  : absl::StrCat(StateName(e.state()), " ", e.stage());
     } else {
       line = absl::StrCat(StateName(e.state()), " ", e.stage());
@@ -308,48 +384,139 @@ int RunWatch(const std::vector<std::string>& argv) {
   }
   if (tty) std::fprintf(stderr, "\n");
   grpc::Status s = reader->Finish();
-  if (!s.ok()) return Fail("watch", s);
-  std::printf("%s\n", StateName(last.state()));
-  if (last.state() != v1::JOB_STATE_SUCCEEDED) {
-    if (!last.error().empty()) std::fprintf(stderr, "error: %s\n", last.error().c_str());
+  if (!s.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  }
+  return last;
+}
+
+int RunWatch(const std::vector<std::string>& argv) {
+  Args args;
+  Remote r;
+  int rc = 0;
+  if (!Setup("watch", "JOB", argv, WithCommon({}), 1, &args, &r, &rc)) return rc;
+  auto last = Follow(r, args.positional()[0]);
+  if (!last.ok()) return Fail("watch", std::string(last.status().message()));
+  std::printf("%s\n", StateName(last->state()));
+  if (last->state() != v1::JOB_STATE_SUCCEEDED) {
+    if (!last->error().empty()) std::fprintf(stderr, "error: %s\n", last->error().c_str());
     return 1;
   }
   return 0;
 }
 
+// Downloads a file part ("h5ad" | "denoised_h5ad") of a job's result to `out`
+// (via out.part + rename: an interrupted fetch leaves no truncated file).
+absl::StatusOr<int64_t> FetchToFile(const Remote& r, const std::string& id, const std::string& part,
+                                    const std::string& out) {
+  v1::FetchResultRequest req;
+  req.set_id(id);
+  req.set_part(part);
+  auto ctx = r.Ctx(/*bounded=*/false);
+  auto reader = r.stub->FetchResult(ctx.get(), req);
+  const std::string tmp = out + ".part";
+  int64_t got = 0;
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) return absl::InvalidArgumentError(absl::StrCat("--out: cannot write ", tmp));
+    v1::ResultChunk c;
+    while (reader->Read(&c)) {
+      f.write(c.data().data(), static_cast<std::streamsize>(c.data().size()));
+      got += static_cast<int64_t>(c.data().size());
+    }
+    if (!f) return absl::DataLossError(absl::StrCat("--out: write to ", tmp, " failed"));
+  }
+  grpc::Status s = reader->Finish();
+  std::error_code ec;
+  if (!s.ok()) {
+    std::filesystem::remove(tmp, ec);
+    return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  }
+  std::filesystem::rename(tmp, out, ec);
+  if (ec) return absl::InternalError(absl::StrCat("rename to ", out, ": ", ec.message()));
+  return got;
+}
+
 int RunFetch(const std::vector<std::string>& argv) {
-  const auto specs = WithCommon({{"out", true, "output .h5ad (required)", ""}});
+  const auto specs = WithCommon({{"out", true, "output file (required)", ""},
+                                 {"part", true, "h5ad | denoised_h5ad (the denoised matrix as .h5ad)", "h5ad"}});
   Args args;
   Remote r;
   int rc = 0;
   if (!Setup("fetch", "JOB --out R.h5ad", argv, specs, 1, &args, &r, &rc)) return rc;
   const std::string out = args.Get("out");
   if (out.empty()) return Fail("fetch", "--out is required");
-  v1::FetchResultRequest req;
-  req.set_id(args.positional()[0]);
-  auto ctx = r.Ctx();
-  auto reader = r.stub->FetchResult(ctx.get(), req);
-  const std::string tmp = out + ".part";
-  int64_t got = 0;
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return Fail("fetch", absl::StrCat("--out: cannot write ", tmp));
-    v1::ResultChunk c;
-    while (reader->Read(&c)) {
-      f.write(c.data().data(), static_cast<std::streamsize>(c.data().size()));
-      got += static_cast<int64_t>(c.data().size());
-    }
-    if (!f) return Fail("fetch", absl::StrCat("--out: write to ", tmp, " failed"));
+  auto got = FetchToFile(r, args.positional()[0], args.Get("part"), out);
+  if (!got.ok()) return Fail("fetch", std::string(got.status().message()));
+  std::fprintf(stderr, "wrote %s (%lld bytes)\n", out.c_str(), static_cast<long long>(*got));
+  return 0;
+}
+
+std::string Bytes(int64_t b) {
+  if (b >= (int64_t{1} << 30)) return absl::StrCat(absl::SixDigits(b / 1073741824.0), " GiB");
+  if (b >= (int64_t{1} << 20)) return absl::StrCat(absl::SixDigits(b / 1048576.0), " MiB");
+  return absl::StrCat(b, " B");
+}
+
+void PrintModel(const v1::Model& m) {
+  std::printf("%s %s %s %s low=%s(%s) high=%s %s %s\n", m.id().c_str(),
+              m.resident() ? "resident" : "on-disk", m.pinned() ? "pinned" : "-",
+              Bytes(m.bytes()).c_str(), m.low_quality().c_str(), m.low_kind().c_str(),
+              m.high_kind().c_str(), m.owner().c_str(), Age(m.created_unix()).c_str());
+}
+
+int RunModels(const std::vector<std::string>& argv) {
+  const auto specs = WithCommon({});
+  Args args;
+  Remote r;
+  int rc = 0;
+  auto usage = [&]() {
+    std::fputs(Args::Usage("models", "[list | get ID | load ID | unload ID | pin ID | unpin ID | delete ID]",
+                           specs).c_str(), stderr);
+  };
+  if (!Setup("models", "[list | get ID | load ID | unload ID | pin ID | unpin ID | delete ID]", argv,
+             specs, kAnyPositional, &args, &r, &rc)) return rc;
+  const auto& pos = args.positional();
+  const std::string action = pos.empty() ? "list" : pos[0];
+  if (action == "list") {
+    if (pos.size() > 1) { usage(); return 1; }
+    v1::ListModelsResponse resp;
+    grpc::Status s = r.stub->ListModels(r.Ctx().get(), v1::ListModelsRequest(), &resp);
+    if (!s.ok()) return Fail("models", s);
+    for (const auto& m : resp.models()) PrintModel(m);
+    std::fprintf(stderr, "resident %s of budget %s\n", Bytes(resp.resident_bytes()).c_str(),
+                 Bytes(resp.budget_bytes()).c_str());
+    return 0;
   }
-  grpc::Status s = reader->Finish();
-  std::error_code ec;
-  if (!s.ok()) {
-    std::filesystem::remove(tmp, ec);
-    return Fail("fetch", s);
+  if (pos.size() != 2) { usage(); return 1; }
+  const std::string& id = pos[1];
+  grpc::Status s;
+  v1::Model m;
+  if (action == "get") {
+    v1::GetModelRequest q; q.set_id(id);
+    s = r.stub->GetModel(r.Ctx().get(), q, &m);
+  } else if (action == "load") {
+    v1::LoadModelRequest q; q.set_id(id);
+    s = r.stub->LoadModel(r.Ctx().get(), q, &m);
+  } else if (action == "unload") {
+    v1::UnloadModelRequest q; q.set_id(id);
+    s = r.stub->UnloadModel(r.Ctx().get(), q, &m);
+  } else if (action == "pin" || action == "unpin") {
+    v1::PinModelRequest q; q.set_id(id); q.set_pin(action == "pin");
+    s = r.stub->PinModel(r.Ctx().get(), q, &m);
+  } else if (action == "delete") {
+    v1::DeleteModelRequest q; q.set_id(id);
+    v1::DeleteModelResponse resp;
+    s = r.stub->DeleteModel(r.Ctx().get(), q, &resp);
+    if (!s.ok()) return Fail("models", s);
+    std::printf("%s deleted\n", id.c_str());
+    return 0;
+  } else {
+    usage();
+    return 1;
   }
-  std::filesystem::rename(tmp, out, ec);
-  if (ec) return Fail("fetch", absl::StrCat("rename to ", out, ": ", ec.message()));
-  std::fprintf(stderr, "wrote %s (%lld bytes)\n", out.c_str(), static_cast<long long>(got));
+  if (!s.ok()) return Fail("models", s);
+  PrintModel(m);
   return 0;
 }
 
@@ -369,6 +536,78 @@ int RunCancel(const std::vector<std::string>& argv) {
 
 }  // namespace
 
+int RunOnServer(const RemoteRun& run) {
+  auto fail = [](const std::string& msg) {
+    std::fprintf(stderr, "candies run: %s\n", msg.c_str());
+    return 1;
+  };
+  Remote r;
+  r.stub = v1::Candies::NewStub(grpc::CreateChannel(run.server, grpc::InsecureChannelCredentials()));
+  r.owner = run.owner;
+  r.timeout_s = 0;  // a job may run for hours; the server's deadlines apply
+  std::string ids[2];
+  const std::shared_ptr<const AnnData>* mods[2] = {&run.mod1, &run.mod2};
+  const std::string* names[2] = {&run.mod1_name, &run.mod2_name};
+  const std::string* kinds[2] = {&run.mod1_kind, &run.mod2_kind};
+  for (int m = 0; m < 2; ++m) {
+    auto kind = ParseKind(*kinds[m]);
+    if (!kind.ok()) return fail(absl::StrCat("--mod", m + 1, "-", kind.status().message()));
+    auto d = UploadAnnData(r, **mods[m], *names[m], *kind);
+    if (!d.ok()) return fail(std::string(d.status().message()));
+    std::fprintf(stderr, "[upload] mod%d %s: %lld x %lld -> %s\n", m + 1, names[m]->c_str(),
+                 static_cast<long long>(d->n_obs()), static_cast<long long>(d->n_vars()),
+                 d->id().c_str());
+    ids[m] = d->id();
+  }
+  v1::SubmitJobRequest req;
+  req.set_mod1_dataset(ids[0]);
+  req.set_mod2_dataset(ids[1]);
+  req.set_kind(run.kind);
+  req.set_n_clusters(static_cast<int32_t>(run.n_clusters));
+  req.set_low_quality(run.low_quality);
+  req.set_preset(run.preset);
+  req.set_seed(run.seed);
+  req.set_labels_key(run.labels_key);
+  req.set_cluster_method(run.cluster_method);
+  req.set_model_id(run.load_model);
+  req.set_save_model(run.save_model);
+  v1::Job job;
+  grpc::Status s = r.stub->SubmitJob(r.Ctx().get(), req, &job);
+  if (!s.ok()) return fail(absl::StrCat(s.error_message(), " (code ", static_cast<int>(s.error_code()), ")"));
+  std::fprintf(stderr, "[submit] %s on %s (queue position %d)\n", job.id().c_str(),
+               run.server.c_str(), job.queue_position());
+  auto last = Follow(r, job.id());
+  if (!last.ok()) return fail(absl::StrCat("watch ", job.id(), ": ", last.status().message()));
+  if (last->state() != v1::JOB_STATE_SUCCEEDED) {
+    return fail(absl::StrCat("job ", job.id(), " ended ", StateName(last->state()), ": ", last->error()));
+  }
+  auto got = FetchToFile(r, job.id(), "h5ad", run.out);
+  if (!got.ok()) return fail(absl::StrCat("fetch ", job.id(), ": ", got.status().message()));
+  if (!run.out_denoised.empty()) {
+    auto d = FetchToFile(r, job.id(), "denoised_h5ad", run.out_denoised);
+    if (!d.ok()) return fail(absl::StrCat("--out-denoised: ", d.status().message()));
+    std::printf("wrote %s (denoised)\n", run.out_denoised.c_str());
+  }
+  if (!job.model_id().empty()) std::printf("saved model %s on %s\n", job.model_id().c_str(), run.server.c_str());
+  // Print what local `candies run` prints, from the result's uns["candies"].
+  auto result = ReadH5ad(run.out);
+  if (!result.ok()) return fail(std::string(result.status().message()));
+  const UnsValue* c = result->uns.Find("candies");
+  if (c != nullptr) {
+    if (const UnsValue* lq = c->Find("low_quality"); lq != nullptr) {
+      std::printf("low-quality modality: %s\n", lq->str.c_str());
+    }
+    if (const UnsValue* m = c->Find("metrics"); m != nullptr) {
+      for (const auto& [name, v] : m->children) std::printf("%s\t%.4f\n", name.c_str(), v.f);
+    }
+    if (const UnsValue* sec = c->Find("seconds"); sec != nullptr) {
+      for (const auto& [name, v] : sec->children) std::fprintf(stderr, "seconds %-12s %.2f\n", name.c_str(), v.f);
+    }
+  }
+  std::printf("job %s\nwrote %s\n", job.id().c_str(), run.out.c_str());
+  return 0;
+}
+
 CANDIES_CLI_COMMAND(upload, "upload", "upload an .h5ad to candiesd; prints the dataset id", RunUpload);
 CANDIES_CLI_COMMAND(submit, "submit", "submit a job to candiesd; prints the job id", RunSubmit);
 CANDIES_CLI_COMMAND(list, "list", "list candiesd jobs (or --datasets)", RunList);
@@ -376,5 +615,6 @@ CANDIES_CLI_COMMAND(status, "status", "show one candiesd job", RunStatus);
 CANDIES_CLI_COMMAND(watch, "watch", "follow a candiesd job until it ends", RunWatch);
 CANDIES_CLI_COMMAND(fetch, "fetch", "download a finished job's result .h5ad", RunFetch);
 CANDIES_CLI_COMMAND(cancel, "cancel", "cancel a queued or running candiesd job", RunCancel);
+CANDIES_CLI_COMMAND(models, "models", "list, load, unload, pin or delete trained models on candiesd", RunModels);
 
 }  // namespace candies::cli

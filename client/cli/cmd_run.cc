@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/cli/args.h"
 #include "client/cli/command.h"
+#include "client/cli/remote.h"
 #include "core/cluster/cluster.h"
 #include "core/io/h5ad.h"
 #include "core/pipeline/pipeline.h"
@@ -36,8 +37,10 @@ std::vector<FlagSpec> Specs() {
       {"cluster-method", true, "mclust | leiden | kmeans", "mclust"},
       {"no-denoise", false, "skip the diffusion denoiser (integrate the GAE embeddings)", ""},
       {"out-denoised", true, "also write the denoised low-quality modality (.h5ad; input values in layers[\"raw\"])", ""},
-      {"save-model", true, "save the trained model (encoders, denoiser, decoder) to this folder", ""},
-      {"load-model", true, "apply a saved model to this section instead of training the denoiser", ""},
+      {"save-model", true, "save the trained model (encoders, denoiser, decoder) to this folder (with --server: any value keeps it on the server)", ""},
+      {"load-model", true, "apply a saved model to this section instead of training the denoiser (with --server: a model id)", ""},
+      {"server", true, "run on candiesd at this address instead of here (same output)", ""},
+      {"owner", true, "with --server: owner name sent as x-candies-owner", ""},
       {"help", false, "show this help", ""},
   };
 }
@@ -156,6 +159,35 @@ int RunRun(const std::vector<std::string>& argv) {
       if (!a.ok()) return Fail(a.status());
       m->adata = std::make_shared<AnnData>(std::move(*a));
     }
+  }
+
+  if (const std::string server = args->Get("server"); !server.empty()) {
+    // The daemon runs the same pipeline; --load-model names a server model id
+    // and --save-model keeps the trained model there (its id is printed).
+    if (args->Get("threads") != "0" || args->Get("device") != "auto") {
+      return Fail("--server: --threads and --device are the server's settings (candiesd --device)");
+    }
+    RemoteRun rr;
+    rr.server = server;
+    rr.owner = args->Get("owner");
+    rr.mod1 = m1.adata;
+    rr.mod2 = m2.adata;
+    rr.mod1_name = m1.name;
+    rr.mod2_name = m2.name;
+    rr.mod1_kind = args->Get("mod1-kind");
+    rr.mod2_kind = args->Get("mod2-kind");
+    rr.kind = o.kind == JobKind::kIntegrate ? "integrate" : "full";
+    rr.n_clusters = o.n_clusters;
+    rr.low_quality = args->Get("low-quality");
+    rr.preset = args->Get("preset");
+    rr.labels_key = o.labels_key;
+    rr.cluster_method = args->Get("cluster-method");
+    rr.seed = o.seed;
+    rr.load_model = o.load_model_dir;
+    rr.save_model = !o.save_model_dir.empty();
+    rr.out = args->Get("out");
+    rr.out_denoised = args->Get("out-denoised");
+    return RunOnServer(rr);
   }
 
   ProgressPrinter printer;

@@ -17,8 +17,26 @@ namespace candies::server {
 namespace {
 namespace fs = std::filesystem;
 
+// A "trained model" of the mean backend: a folder whose file `bytes` holds
+// its size. Jobs that apply it add its size to every mean (visible in the test).
+class ByteModel : public ResidentModel {
+ public:
+  explicit ByteModel(int64_t bytes) : bytes_(bytes) {}
+  int64_t bytes() const override { return bytes_; }
+  Info info() const override { return Info{"mod1", "rna", "rna", 0, 0}; }
+
+ private:
+  int64_t bytes_;
+};
+
 class MeanBackend : public JobBackend {
  public:
+  absl::StatusOr<std::shared_ptr<const ResidentModel>> LoadModel(const std::string& dir) override {
+    std::ifstream in(dir + "/bytes");
+    int64_t n = 0;
+    if (!(in >> n)) return absl::NotFoundError("no model in " + dir);
+    return std::shared_ptr<const ResidentModel>(std::make_shared<ByteModel>(n));
+  }
   absl::StatusOr<std::string> Run(const JobSpec& spec, const ProgressSink& progress,
                                   const CancelToken* cancel) override {
     auto a = ReadH5ad(spec.mod1_path);
@@ -33,10 +51,19 @@ class MeanBackend : public JobBackend {
       e.total_steps = x.n_rows;
       if (ReportAndCheckCancel(progress, cancel, e)) return absl::CancelledError("cancelled");
     }
+    if (spec.model != nullptr) {
+      for (float& m : mean) m += static_cast<float>(spec.model->bytes());
+    }
+    if (!spec.save_model_dir.empty()) {
+      fs::create_directories(spec.save_model_dir);
+      std::ofstream(spec.save_model_dir + "/bytes") << x.n_cols * 4;
+    }
     AnnData out;
     out.X = Matrix::Dense(1, x.n_cols, mean);
     out.obs.index = {"mean"};
+    out.obs.Set(Column::Categorical("candies_cluster", {"3"}));
     out.var.index = a->var.index;
+    out.obsm["X_candies"] = Matrix::Dense(1, x.n_cols, mean);
     absl::Status s = WriteH5ad(out, spec.result_path);
     if (!s.ok()) return s;
     return spec.result_path;
@@ -72,8 +99,13 @@ class ServiceTest : public ::testing::Test {
  protected:
   virtual JobBackend* backend() { return &backend_; }
   virtual int max_queue() { return 1000; }
+  virtual int max_queued_per_owner() { return 100; }
   void SetUp() override {
-    dir_ = (fs::path(::testing::TempDir()) / "candies_service_test").string();
+    // One folder per test: ctest runs the cases of this fixture in parallel.
+    dir_ = (fs::path(::testing::TempDir()) /
+            absl::StrCat("candies_service_test_",
+                         ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+               .string();
     fs::remove_all(dir_);
     auto store = Store::Open(dir_);
     ASSERT_TRUE(store.ok()) << store.status();
@@ -82,6 +114,7 @@ class ServiceTest : public ::testing::Test {
     opt.max_upload_bytes = 4096;
     opt.allowed_dirs = {dir_ + "/datasets"};
     opt.scheduler.max_queue = max_queue();
+    opt.max_queued_per_owner = max_queued_per_owner();
     service_ = std::make_unique<CandiesService>(opt, store_.get(), backend(), &metrics_);
     grpc::ServerBuilder b;
     int port = 0;
@@ -283,6 +316,224 @@ TEST_F(ServiceTest, BadRequestsNameTheField) {
   EXPECT_EQ(reg.n_vars(), 2);
 }
 
+// Runs a job to its end and returns its final state.
+v1::JobState WaitJob(v1::Candies::Stub* stub, const std::string& id) {
+  v1::WatchJobRequest wr;
+  wr.set_id(id);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto reader = stub->WatchJob(&ctx, wr);
+  v1::JobEvent e, last;
+  while (reader->Read(&e)) last = e;
+  reader->Finish();
+  return last.state();
+}
+
+TEST_F(ServiceTest, CsrUploadWithObsColumns) {
+  // 3 x 4 CSR in two blocks: rows {0: (1, 2.5)}, {1: empty}, {2: (0, 1), (3, 4)}.
+  auto ctx = Ctx();
+  v1::Dataset d;
+  auto w = stub_->UploadDataset(ctx.get(), &d);
+  v1::UploadChunk h;
+  v1::DatasetHeader* hd = h.mutable_header();
+  hd->set_n_obs(3);
+  hd->set_n_vars(4);
+  for (const char* n : {"s0", "s1", "s2"}) hd->add_obs_names(n);
+  for (int i = 0; i < 6; ++i) hd->add_spatial(static_cast<float>(i));
+  v1::ObsColumn* col = hd->add_obs_columns();
+  col->set_name("domain");
+  for (const char* v : {"b", "a", "b"}) col->add_values(v);
+  ASSERT_TRUE(w->Write(h));
+  v1::UploadChunk b1, b2;
+  for (int64_t p : {0, 1, 1}) b1.mutable_csr()->add_indptr(p);
+  b1.mutable_csr()->add_indices(1);
+  b1.mutable_csr()->add_values(2.5f);
+  for (int64_t p : {0, 2}) b2.mutable_csr()->add_indptr(p);
+  for (int32_t j : {0, 3}) b2.mutable_csr()->add_indices(j);
+  for (float v : {1.f, 4.f}) b2.mutable_csr()->add_values(v);
+  uint64_t fnv = 14695981039346656037ull;
+  for (const v1::CsrBlock* b : {&b1.csr(), &b2.csr()}) {
+    fnv = Fnv1a64(b->values().data(), b->values_size() * sizeof(float), fnv);
+    fnv = Fnv1a64(b->indices().data(), b->indices_size() * sizeof(int32_t), fnv);
+  }
+  b2.set_checksum_fnv1a64(fnv);
+  ASSERT_TRUE(w->Write(b1));
+  ASSERT_TRUE(w->Write(b2));
+  w->WritesDone();
+  grpc::Status s = w->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  auto path = store_->GetDatasetFile(d.id());
+  ASSERT_TRUE(path.ok());
+  auto a = ReadH5ad(*path);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->X.format, Matrix::Format::kCsr);  // stored sparse, as sent
+  EXPECT_EQ(ToDense(a->X).values, (std::vector<float>{0, 2.5, 0, 0, 0, 0, 0, 0, 1, 0, 0, 4}));
+  const Column* domain = a->obs.Find("domain");
+  ASSERT_NE(domain, nullptr);
+  ASSERT_EQ(domain->kind, Column::Kind::kCategorical);
+  std::vector<std::string> labels;
+  for (int32_t c : domain->codes) labels.push_back(domain->categories[static_cast<size_t>(c)]);
+  EXPECT_EQ(labels, (std::vector<std::string>{"b", "a", "b"}));
+
+  // A column index out of range is named; so is a short obs column.
+  auto ctx2 = Ctx();
+  auto w2 = stub_->UploadDataset(ctx2.get(), &d);
+  hd->mutable_obs_columns(0)->add_values("extra");
+  ASSERT_TRUE(w2->Write(h));
+  w2->WritesDone();
+  s = w2->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("header.obs_columns[0].values"), std::string::npos) << s.error_message();
+  hd->mutable_obs_columns(0)->mutable_values()->RemoveLast();
+  auto ctx3 = Ctx();
+  auto w3 = stub_->UploadDataset(ctx3.get(), &d);
+  ASSERT_TRUE(w3->Write(h));
+  b1.mutable_csr()->set_indices(0, 4);
+  w3->Write(b1);
+  w3->WritesDone();
+  s = w3->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("csr.indices: column 4 outside [0, 4)"), std::string::npos)
+      << s.error_message();
+}
+
+TEST_F(ServiceTest, TrainedModelsAndResultParts) {
+  v1::Dataset d;
+  ASSERT_TRUE(Upload(4, 3, &d).ok());
+  v1::SubmitJobRequest req;
+  req.set_mod1_dataset(d.id());
+  req.set_mod2_dataset(d.id());
+  req.set_n_clusters(2);
+  req.set_save_model(true);
+  v1::Job job;
+  grpc::Status s = stub_->SubmitJob(Ctx().get(), req, &job);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_FALSE(job.model_id().empty());
+  ASSERT_EQ(WaitJob(stub_.get(), job.id()), v1::JOB_STATE_SUCCEEDED);
+  // The job's model is recorded and resident once the job reads SUCCEEDED.
+  v1::ListModelsResponse models;
+  ASSERT_TRUE(stub_->ListModels(Ctx().get(), v1::ListModelsRequest(), &models).ok());
+  ASSERT_EQ(models.models_size(), 1);
+  EXPECT_EQ(models.models(0).id(), job.model_id());
+  EXPECT_EQ(models.models(0).source_job(), job.id());
+  EXPECT_EQ(models.models(0).owner(), "alice");
+  EXPECT_TRUE(models.models(0).resident());
+  EXPECT_EQ(models.models(0).bytes(), 12);
+  EXPECT_EQ(models.resident_bytes(), 12);
+  EXPECT_EQ(MetricValue("candies_models_resident", {}), 1);
+  EXPECT_EQ(MetricValue("candies_model_bytes_resident", {}), 12);
+
+  // Applying it: the backend receives the resident model (means + 12).
+  v1::SubmitJobRequest apply = req;
+  apply.set_save_model(false);
+  apply.set_model_id(job.model_id());
+  v1::Job applied;
+  s = stub_->SubmitJob(Ctx().get(), apply, &applied);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(WaitJob(stub_.get(), applied.id()), v1::JOB_STATE_SUCCEEDED);
+  v1::FetchResultRequest fr;
+  fr.set_id(applied.id());
+  fr.set_part("X_candies");
+  {
+    auto fctx = Ctx();
+    auto fetch = stub_->FetchResult(fctx.get(), fr);
+    v1::ResultChunk c;
+    ASSERT_TRUE(fetch->Read(&c));
+    EXPECT_EQ(c.n_rows(), 1);
+    EXPECT_EQ(c.n_cols(), 3);
+    ASSERT_EQ(c.obs_names_size(), 1);
+    // Column means of X[i][j] = i + 10 j over i < 4: 1.5 + 10 j, plus 12.
+    EXPECT_EQ(std::vector<float>(c.values().begin(), c.values().end()),
+              (std::vector<float>{13.5, 23.5, 33.5}));
+    while (fetch->Read(&c)) {
+    }
+    ASSERT_TRUE(fetch->Finish().ok());
+  }
+  fr.set_part("candies_cluster");
+  {
+    auto fctx = Ctx();
+    auto fetch = stub_->FetchResult(fctx.get(), fr);
+    v1::ResultChunk c;
+    ASSERT_TRUE(fetch->Read(&c));
+    EXPECT_EQ(std::vector<int32_t>(c.labels().begin(), c.labels().end()), (std::vector<int32_t>{3}));
+    while (fetch->Read(&c)) {
+    }
+    ASSERT_TRUE(fetch->Finish().ok());
+  }
+  for (const auto& [part, code] : std::vector<std::pair<std::string, grpc::StatusCode>>{
+           {"X_candies_denoised", grpc::StatusCode::NOT_FOUND},
+           {"denoised_matrix", grpc::StatusCode::NOT_FOUND},
+           {"denoised_h5ad", grpc::StatusCode::NOT_FOUND},
+           {"everything", grpc::StatusCode::INVALID_ARGUMENT}}) {
+    fr.set_part(part);
+    auto fctx = Ctx();
+    auto fetch = stub_->FetchResult(fctx.get(), fr);
+    v1::ResultChunk c;
+    while (fetch->Read(&c)) {
+    }
+    s = fetch->Finish();
+    EXPECT_EQ(s.error_code(), code) << part << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find("part"), std::string::npos) << s.error_message();
+  }
+
+  // Bad model requests name the field.
+  apply.set_model_id("model-nope");
+  s = stub_->SubmitJob(Ctx().get(), apply, &applied);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_NE(s.error_message().find("model_id"), std::string::npos) << s.error_message();
+  apply.set_model_id(job.model_id());
+  apply.set_kind("integrate");
+  s = stub_->SubmitJob(Ctx().get(), apply, &applied);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("model_id"), std::string::npos) << s.error_message();
+  apply.set_kind("full");
+  apply.set_save_model(true);
+  s = stub_->SubmitJob(Ctx().get(), apply, &applied);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("save_model"), std::string::npos) << s.error_message();
+
+  // Pin, unload, delete.
+  v1::PinModelRequest pr;
+  pr.set_id(job.model_id());
+  pr.set_pin(true);
+  v1::Model m;
+  ASSERT_TRUE(stub_->PinModel(Ctx().get(), pr, &m).ok());
+  EXPECT_TRUE(m.pinned());
+  v1::UnloadModelRequest ur;
+  ur.set_id(job.model_id());
+  ASSERT_TRUE(stub_->UnloadModel(Ctx().get(), ur, &m).ok());
+  EXPECT_FALSE(m.resident());
+  EXPECT_FALSE(m.pinned());
+  EXPECT_EQ(MetricValue("candies_models_resident", {}), 0);
+  v1::LoadModelRequest lr;
+  lr.set_id(job.model_id());
+  ASSERT_TRUE(stub_->LoadModel(Ctx().get(), lr, &m).ok());
+  EXPECT_TRUE(m.resident());
+  v1::DeleteModelRequest dr;
+  dr.set_id(job.model_id());
+  v1::DeleteModelResponse dresp;
+  ASSERT_TRUE(stub_->DeleteModel(Ctx().get(), dr, &dresp).ok());
+  EXPECT_EQ(stub_->DeleteModel(Ctx().get(), dr, &dresp).error_code(), grpc::StatusCode::NOT_FOUND);
+  v1::GetModelRequest gm;
+  gm.set_id(job.model_id());
+  EXPECT_EQ(stub_->GetModel(Ctx().get(), gm, &m).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  // Stage durations and RPC latencies were recorded.
+  bool stage = false, rpc = false;
+  for (const auto& family : metrics_.registry().Collect()) {
+    for (const auto& metric : family.metric) {
+      for (const auto& l : metric.label) {
+        if (family.name == "candies_stage_duration_seconds" && l.value == "mean")
+          stage = metric.histogram.sample_count >= 2;
+        if (family.name == "candies_rpc_duration_seconds" && l.value == "SubmitJob")
+          rpc = metric.histogram.sample_count >= 5;
+      }
+    }
+  }
+  EXPECT_TRUE(stage);
+  EXPECT_TRUE(rpc);
+}
+
 class QueueServiceTest : public ServiceTest {
  protected:
   JobBackend* backend() override { return &gate_; }
@@ -349,6 +600,42 @@ TEST_F(QueueServiceTest, QueuePositionCancelAndFullQueue) {
   EXPECT_EQ(fetch->Finish().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   s = stub_->CancelJob(Ctx().get(), cr, &after);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+class OwnerQuotaTest : public ServiceTest {
+ protected:
+  JobBackend* backend() override { return &gate_; }
+  int max_queued_per_owner() override { return 1; }
+  GateBackend gate_;
+};
+
+TEST_F(OwnerQuotaTest, OneOwnerCannotFillTheQueue) {
+  v1::Dataset d;
+  ASSERT_TRUE(Upload(4, 2, &d).ok());
+  v1::SubmitJobRequest req;
+  req.set_mod1_dataset(d.id());
+  req.set_mod2_dataset(d.id());
+  req.set_n_clusters(2);
+  v1::Job running, queued, rejected, bob;
+  ASSERT_TRUE(stub_->SubmitJob(Ctx().get(), req, &running).ok());
+  for (int i = 0; i < 400 && gate_.started() == 0; ++i) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_EQ(gate_.started(), 1);
+  ASSERT_TRUE(stub_->SubmitJob(Ctx().get(), req, &queued).ok());
+  grpc::Status s = stub_->SubmitJob(Ctx().get(), req, &rejected);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("max-queued-per-owner"), std::string::npos) << s.error_message();
+  // Another owner still gets in.
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("x-candies-owner", "bob");
+  s = stub_->SubmitJob(&ctx, req, &bob);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(bob.owner(), "bob");
+  for (const v1::Job* j : {&running, &queued, &bob}) {
+    v1::CancelJobRequest cr;
+    cr.set_id(j->id());
+    v1::Job after;
+    EXPECT_TRUE(stub_->CancelJob(Ctx().get(), cr, &after).ok());
+  }
 }
 
 }  // namespace

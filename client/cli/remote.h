@@ -1,0 +1,32 @@
+// `candies run --server ADDR`: the same job as local `candies run`, run by
+// candiesd (cmd_remote.cc). Kept free of gRPC and LibTorch types so that
+// cmd_run.cc can call it.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/io/anndata.h"
+
+namespace candies::cli {
+
+struct RemoteRun {
+  std::string server, owner;
+  std::shared_ptr<const AnnData> mod1, mod2;
+  std::string mod1_name, mod2_name;  // dataset names shown by the server
+  std::string mod1_kind, mod2_kind;  // rna | protein | atac
+  std::string kind = "full";         // full | integrate
+  int64_t n_clusters = 0;
+  std::string low_quality = "auto", preset = "fast", labels_key, cluster_method = "mclust";
+  uint64_t seed = 0;
+  std::string load_model;  // a server model id to apply
+  bool save_model = false;  // keep the trained model on the server (prints its id)
+  std::string out, out_denoised;
+};
+
+// Uploads both modalities, submits, follows progress on stderr, fetches the
+// result to `out` (and the denoised matrix to `out_denoised`), and prints what
+// local `candies run` prints. Returns the process exit code.
+int RunOnServer(const RemoteRun& run);
+
+}  // namespace candies::cli
