@@ -40,6 +40,13 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
     LogLine("error", "cannot serve metrics", absl::StrCat("error=\"", s.ToString(), "\""));
     return 1;
   }
+  if (!metrics.address().empty()) {
+    // Before candiesd.port: whoever sees the gRPC port also finds this file.
+    const std::string path = (std::filesystem::path(config.data_dir) / "candiesd.metrics").string();
+    std::ofstream(path + ".tmp") << metrics.address() << "\n";
+    std::error_code ec;
+    std::filesystem::rename(path + ".tmp", path, ec);
+  }
   ServiceOptions opt;
   opt.max_upload_bytes = config.max_upload_bytes;
   opt.allowed_dirs = config.allowed_dirs;
@@ -74,9 +81,12 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
     std::filesystem::rename(path + ".tmp", path, ec);
   }
   std::printf("candiesd listening on %s\n", address.c_str());
+  if (!metrics.address().empty()) {
+    std::printf("candiesd metrics on http://%s/metrics\n", metrics.address().c_str());
+  }
   std::fflush(stdout);
   LogLine("info", "started",
-          absl::StrCat("listen=", address, " metrics=", config.metrics_listen, " data_dir=",
+          absl::StrCat("listen=", address, " metrics=", metrics.address(), " data_dir=",
                        config.data_dir, " workers=", config.workers));
 
   int sig = 0;

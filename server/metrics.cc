@@ -64,12 +64,9 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
 
 absl::Status Metrics::Serve(const std::string& address) {
   if (address.empty()) return absl::OkStatus();
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(address);
-    exposer_->RegisterCollectable(registry_);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("metrics-listen ", address, ": ", e.what()));
-  }
+  auto http = MetricsHttpServer::Start(address, registry_);
+  if (!http.ok()) return http.status();
+  http_ = std::move(*http);
   return absl::OkStatus();
 }
 

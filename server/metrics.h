@@ -7,19 +7,21 @@
 
 #include "absl/status/status.h"
 #include "prometheus/counter.h"
-#include "prometheus/exposer.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "server/metrics_http.h"
 
 namespace candies::server {
 
 class Metrics {
  public:
   Metrics();
-  // Starts the HTTP exposer on `address` ("127.0.0.1:9464"); empty = off.
+  // Starts the HTTP endpoint on `address` ("127.0.0.1:9464"; port 0 = pick
+  // one); empty = off. address() is then the bound "host:port".
   absl::Status Serve(const std::string& address);
+  std::string address() const { return http_ ? http_->address() : ""; }
 
   void JobFinished(const std::string& kind, const std::string& state, double seconds);
   void SetQueueDepth(int n) { queue_depth_->Set(n); }
@@ -45,7 +47,7 @@ class Metrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<MetricsHttpServer> http_;
   prometheus::Family<prometheus::Counter>* jobs_;
   prometheus::Family<prometheus::Histogram>* duration_;
   prometheus::Family<prometheus::Counter>* rpcs_;

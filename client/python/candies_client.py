@@ -8,6 +8,13 @@ build writes them to build/python (add it to sys.path or PYTHONPATH).
     job = c.submit(rna, prot, n_clusters=5)
     for event in c.watch(job): print(event.state, event.stage)
     c.fetch(job, "result.h5ad")
+
+With AnnData objects (sparse X stays sparse on the wire; obs columns such as
+the true domains travel along):
+
+    result = c.run(rna_adata, prot_adata, n_clusters=5, labels_key="domain")
+    result.obs["candies_cluster"], result.obsm["X_candies"]
+    emb, names = c.fetch_array(job, "X_candies")
 """
 import os
 
@@ -61,6 +68,116 @@ class Client:
 
         return self._stub.UploadDataset(chunks(), metadata=self._md, timeout=self._timeout).id
 
+    def upload_anndata(self, adata, name="", kind="rna", checksum=None):
+        """Uploads an AnnData (X dense or scipy sparse, obsm["spatial"], obs
+        text/categorical/integer columns); returns the dataset id. Sparse X is
+        sent as CSR blocks. `checksum` defaults to on below 4 MB of values."""
+        import scipy.sparse as sp
+        if "spatial" not in adata.obsm:
+            raise ValueError('obsm["spatial"] is required')
+        columns = []
+        for col in adata.obs.columns:
+            s = adata.obs[col]
+            if s.dtype.kind in "fc":
+                continue  # not labels
+            columns.append(pb.ObsColumn(name=str(col), values=[("" if v is None else str(v)) for v in s]))
+        n_obs, n_vars = adata.shape
+        header = pb.DatasetHeader(
+            name=name, kind=_KINDS[kind], n_obs=n_obs, n_vars=n_vars,
+            obs_names=list(map(str, adata.obs_names)), var_names=list(map(str, adata.var_names)),
+            spatial=np.asarray(adata.obsm["spatial"], dtype=np.float32)[:, :2].reshape(-1).tolist(),
+            obs_columns=columns)
+        if not sp.issparse(adata.X):
+            return self.upload(np.asarray(adata.X), adata.obs_names, adata.var_names,
+                               adata.obsm["spatial"], name=name, kind=kind,
+                               checksum=checksum if checksum is not None else adata.X.size < 1 << 20)
+        X = sp.csr_matrix(adata.X, dtype=np.float32)
+        X.sort_indices()
+        if checksum is None:
+            checksum = X.nnz < 1 << 19
+        blocks = []
+        i = 0
+        state = 14695981039346656037
+        while i < n_obs:
+            end = i + 1
+            while end < n_obs and (X.indptr[end + 1] - X.indptr[i]) * 8 < _BLOCK_BYTES:
+                end += 1
+            lo, hi = X.indptr[i], X.indptr[end]
+            values = np.ascontiguousarray(X.data[lo:hi], dtype="<f4")
+            indices = np.ascontiguousarray(X.indices[lo:hi], dtype="<i4")
+            if checksum:
+                state = fnv1a64(values.tobytes(), state)
+                state = fnv1a64(indices.tobytes(), state)
+            blocks.append(pb.CsrBlock(indptr=(X.indptr[i:end + 1] - lo).tolist(),
+                                      indices=indices.tolist(), values=values.tolist()))
+            i = end
+
+        def chunks():
+            yield pb.UploadChunk(header=header)
+            for k, b in enumerate(blocks):
+                last = k == len(blocks) - 1
+                yield pb.UploadChunk(csr=b, checksum_fnv1a64=state if (checksum and last) else 0)
+
+        return self._stub.UploadDataset(chunks(), metadata=self._md, timeout=self._timeout).id
+
+    def run(self, mod1, mod2, n_clusters, mod1_kind="rna", mod2_kind="protein", timeout=None, **kw):
+        """Uploads two AnnData objects, runs the job (SubmitJobRequest fields in
+        `kw`, e.g. labels_key, preset, seed, save_model) and returns the result
+        as an AnnData, as `candies run` writes it. Raises RuntimeError when the
+        job does not succeed."""
+        import tempfile
+        import anndata
+        a = self.upload_anndata(mod1, name="mod1", kind=mod1_kind)
+        b = self.upload_anndata(mod2, name="mod2", kind=mod2_kind)
+        job = self.submit(a, b, n_clusters, **kw)
+        last = None
+        for last in self.watch(job, timeout=timeout):
+            pass
+        if last is None or last.state != pb.JOB_STATE_SUCCEEDED:
+            raise RuntimeError(f"job {job} ended {pb.JobState.Name(last.state) if last else '?'}: "
+                               f"{last.error if last else ''}")
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "result.h5ad")
+            self.fetch(job, path)
+            result = anndata.read_h5ad(path)
+        result.uns.setdefault("candies_job", job)
+        return result
+
+    def fetch_array(self, job, part):
+        """One array of a finished job: "X_candies", "X_candies_mod1",
+        "X_candies_mod2", "X_candies_denoised", "spatial", "denoised_matrix"
+        (float32 n x d) or "candies_cluster" (int32 n). Returns (array, obs_names)."""
+        out, names, cols = None, [], 0
+        for c in self._stub.FetchResult(pb.FetchResultRequest(id=job, part=part),
+                                        metadata=self._md, timeout=self._timeout):
+            if out is None:
+                names = list(c.obs_names)
+                cols = c.n_cols
+                out = (np.empty(c.n_rows, np.int32) if part == "candies_cluster"
+                       else np.empty((c.n_rows, c.n_cols), np.float32))
+            if part == "candies_cluster":
+                out[c.row_offset:c.row_offset + len(c.labels)] = c.labels
+            else:
+                block = np.asarray(c.values, np.float32).reshape(-1, cols)
+                out[c.row_offset:c.row_offset + len(block)] = block
+        return out, names
+
+    def list_models(self):
+        return self._stub.ListModels(pb.ListModelsRequest(), metadata=self._md,
+                                     timeout=self._timeout).models
+
+    def pin_model(self, model_id, pin=True):
+        return self._stub.PinModel(pb.PinModelRequest(id=model_id, pin=pin), metadata=self._md,
+                                   timeout=self._timeout)
+
+    def unload_model(self, model_id):
+        return self._stub.UnloadModel(pb.UnloadModelRequest(id=model_id), metadata=self._md,
+                                      timeout=self._timeout)
+
+    def delete_model(self, model_id):
+        self._stub.DeleteModel(pb.DeleteModelRequest(id=model_id), metadata=self._md,
+                               timeout=self._timeout)
+
     def submit(self, mod1, mod2, n_clusters, **kw):
         """Submits a job; keyword arguments are SubmitJobRequest fields. Returns the job id."""
         req = pb.SubmitJobRequest(mod1_dataset=mod1, mod2_dataset=mod2, n_clusters=n_clusters, **kw)
@@ -87,13 +204,14 @@ class Client:
         return self._stub.CancelJob(pb.CancelJobRequest(id=job), metadata=self._md,
                                     timeout=self._timeout)
 
-    def fetch(self, job, path):
-        """Writes the result .h5ad to `path` (via a temp name); returns its size."""
+    def fetch(self, job, path, part="h5ad"):
+        """Writes the result .h5ad (part="denoised_h5ad": the denoised matrix)
+        to `path` (via a temp name); returns its size."""
         tmp = path + ".part"
         size = 0
         with open(tmp, "wb") as f:
-            for chunk in self._stub.FetchResult(pb.FetchResultRequest(id=job), metadata=self._md,
-                                                timeout=self._timeout):
+            for chunk in self._stub.FetchResult(pb.FetchResultRequest(id=job, part=part),
+                                                metadata=self._md, timeout=self._timeout):
                 f.write(chunk.data)
                 size += len(chunk.data)
         os.replace(tmp, path)

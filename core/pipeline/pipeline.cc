@@ -505,6 +505,11 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
       CANDIES_ASSIGN_OR_RETURN(KnnResult f2, FeatureKnn(in2, options.integration.feature_k));
       graphs.feature1 = NormalizedAdjacency(f1, n, device);
       graphs.feature2 = NormalizedAdjacency(f2, n, device);
+      // Reseed: the integration must not depend on how much of the global
+      // generator earlier stages used (saving a model constructs modules, and
+      // an applied model skips training), so that --save-model, a daemon run
+      // and a local run give the same result for the same seed.
+      SeedEverything(options.seed ^ 0x9e3779b97f4a7c15ull);
       CANDIES_ASSIGN_OR_RETURN(IntegrationResult ir,
                                TrainIntegration(in1, in2, graphs, options.integration, device,
                                                 progress, cancel));

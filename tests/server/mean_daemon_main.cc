@@ -1,5 +1,5 @@
 // candiesd with a small backend that computes per-gene means of mod1 (one row,
-// obs "mean"). Lets the CLI's client commands be tested over a real process
+// obs "mean", also as obsm["X_candies"], obs["candies_cluster"] = "0"). Lets the CLI's client commands be tested over a real process
 // without LibTorch; the real daemon is server/main.cc.
 #include <cstdio>
 #include <string>
@@ -33,6 +33,8 @@ class MeanBackend : public candies::server::JobBackend {
     candies::AnnData out;
     out.X = candies::Matrix::Dense(1, x.n_cols, mean);
     out.obs.index = {"mean"};
+    out.obs.Set(candies::Column::Categorical("candies_cluster", {"0"}));
+    out.obsm["X_candies"] = candies::Matrix::Dense(1, x.n_cols, mean);
     out.var.index = a->var.index;
     if (auto s = candies::WriteH5ad(out, spec.result_path); !s.ok()) return s;
     return spec.result_path;

@@ -44,4 +44,27 @@ try:
 except grpc.RpcError as e:
     assert e.code() == grpc.StatusCode.DATA_LOSS, e
 assert len(c._stub.ListDatasets(pb.ListDatasetsRequest(), timeout=30).datasets) == n_datasets
+# AnnData objects: a sparse X goes up as CSR blocks (with its checksum), obs
+# columns travel along, run() returns the result as an AnnData.
+import scipy.sparse as sps  # noqa: E402
+import pandas as pd  # noqa: E402
+candies_client.fnv1a64 = fnv1a64
+Xs = sps.random(30, 8, density=0.3, format="csr", random_state=2, dtype=np.float32)
+ad = anndata.AnnData(X=Xs, obs=pd.DataFrame(
+    {"domain": pd.Categorical(["a", "b", "c"] * 10)}, index=[f"t{i}" for i in range(30)]))
+ad.obsm["spatial"] = rng.uniform(0, 5, size=(30, 2))
+result = c.run(ad, ad, n_clusters=2, labels_key="domain", timeout=60)
+np.testing.assert_allclose(np.asarray(result.X)[0], np.asarray(Xs.mean(axis=0))[0], rtol=1e-5)
+emb, names = c.fetch_array(result.uns["candies_job"], "X_candies")
+assert names == ["mean"] and emb.shape == (1, 8), (names, emb.shape)
+np.testing.assert_allclose(emb[0], np.asarray(Xs.mean(axis=0))[0], rtol=1e-5)
+labels, _ = c.fetch_array(result.uns["candies_job"], "candies_cluster")
+assert labels.tolist() == [0], labels
+try:
+    c.fetch_array(result.uns["candies_job"], "X_candies_denoised")
+    raise AssertionError("missing part served")
+except grpc.RpcError as e:
+    assert e.code() == grpc.StatusCode.NOT_FOUND and "part" in e.details(), e
+# The stored dataset kept the domain column (the server reads it for labels_key).
+assert list(c.list_models()) == []
 print("python client ok")
