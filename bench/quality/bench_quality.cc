@@ -3,7 +3,8 @@
 // seconds and peak RSS. Prints tables; it is not a timed test.
 //
 //   bench_quality [--seeds 5] [--preset fast|paper] [--rna-noise-sd 3] [--rna-dropout 0.3]
-//                 [--grid-sweep] [--n-spots N] [--threads N]
+//                 [--grid-sweep] [--n-spots N] [--threads N] [--denoise]
+//                 [--temperature T] [--diffusion-epochs E] [--diffusion-patience P] [--sample-steps S]
 #include <sys/resource.h>
 
 #include <cmath>
@@ -115,7 +116,7 @@ int Main(int argc, char** argv) {
   double prot_fold = SimulatorOptions().protein_marker_fold;
   int64_t n_spots = 0;
   double temperature = -1;
-  int64_t diff_epochs = 0, sample_steps = 0;
+  int64_t diff_epochs = 0, sample_steps = 0, diff_patience = -1;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -136,6 +137,7 @@ int Main(int argc, char** argv) {
     else if (a == "--temperature") temperature = std::atof(next().c_str());  // diffusion sampler
     else if (a == "--diffusion-epochs") diff_epochs = std::atoll(next().c_str());
     else if (a == "--sample-steps") sample_steps = std::atoll(next().c_str());
+    else if (a == "--diffusion-patience") diff_patience = std::atoll(next().c_str());  // 0: off
     else { std::fprintf(stderr, "unknown flag %s\n", a.c_str()); return 2; }
   }
   auto p = ParsePreset(preset);
@@ -147,6 +149,7 @@ int Main(int argc, char** argv) {
   if (temperature >= 0) o.diffusion.temperature = temperature;
   if (diff_epochs > 0) o.diffusion.max_epochs = diff_epochs;
   if (sample_steps > 0) o.diffusion.sample_steps = sample_steps;
+  if (diff_patience >= 0) o.diffusion.patience = diff_patience;
   o.threads = threads;
   std::printf("preset %s, kind %s, torch threads %d\n", preset.c_str(), JobKindName(o.kind),
               threads > 0 ? threads : torch::get_num_threads());

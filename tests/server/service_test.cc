@@ -602,11 +602,11 @@ TEST_F(QueueServiceTest, QueuePositionCancelAndFullQueue) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
 }
 
-class OwnerQuotaTest : public ServiceTest {
+// The gated backend of QueueServiceTest, a roomy queue, one queued job per owner.
+class OwnerQuotaTest : public QueueServiceTest {
  protected:
-  JobBackend* backend() override { return &gate_; }
+  int max_queue() override { return 1000; }
   int max_queued_per_owner() override { return 1; }
-  GateBackend gate_;
 };
 
 TEST_F(OwnerQuotaTest, OneOwnerCannotFillTheQueue) {
