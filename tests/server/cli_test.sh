@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The CLI's client commands against a real daemon process whose backend
 # computes per-gene means (mean_daemon_main.cc): upload, submit, watch, fetch,
-# status, cancel, bad requests; then kill -9 + restart keeps jobs and datasets.
+# status, cancel, bad requests; 8 clients submitting at once; kill -9 with a job
+# running and two queued (all run after the restart); then kill -9 + restart
+# keeps jobs and datasets.
 set -euo pipefail
 daemon=$1
 cli=$2
@@ -75,6 +77,44 @@ timeout 30 "$cli" list --server 127.0.0.1:1 --timeout 2 2>"$dir/bad"
 rc=$?
 set -e
 test "$rc" -eq 1
+
+# 8 clients at once, each its own owner: every job succeeds and is listed.
+clients=()
+for i in $(seq 1 8); do
+  (
+    j=$(timeout 30 "$cli" submit --mod1 "$rna" --mod2 "$prot" --n-clusters 2 --server "$addr" --owner "c$i")
+    test "$(timeout 60 "$cli" watch "$j" --server "$addr" --timeout 50)" = SUCCEEDED
+    echo "$j" >"$dir/client$i"
+  ) &
+  clients+=($!)
+done
+for c in "${clients[@]}"; do wait "$c"; done
+timeout 30 "$cli" list --server "$addr" >"$dir/jobs8"
+for i in $(seq 1 8); do
+  grep -q "^$(cat "$dir/client$i") SUCCEEDED full c$i " "$dir/jobs8"
+done
+
+# kill -9 with one job running and two queued: after the restart all three run.
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+CANDIES_TEST_ROW_DELAY_MS=100 start  # 50 rows: 5 s per job
+slow1=$(timeout 30 "$cli" submit --mod1 "$rna" --mod2 "$prot" --n-clusters 2 --server "$addr")
+for _ in $(seq 1 100); do
+  timeout 30 "$cli" status "$slow1" --server "$addr" | grep -q "^state: RUNNING$" && break
+  sleep 0.05
+done
+timeout 30 "$cli" status "$slow1" --server "$addr" | grep -q "^state: RUNNING$"
+slow2=$(timeout 30 "$cli" submit --mod1 "$rna" --mod2 "$prot" --n-clusters 2 --server "$addr")
+slow3=$(timeout 30 "$cli" submit --mod1 "$rna" --mod2 "$prot" --n-clusters 2 --server "$addr")
+timeout 30 "$cli" status "$slow3" --server "$addr" | grep -q "^queue_position: 1$"
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+start
+for j in "$slow1" "$slow2" "$slow3"; do
+  test "$(timeout 60 "$cli" watch "$j" --server "$addr" --timeout 50)" = SUCCEEDED
+done
+timeout 30 "$cli" status "$slow1" --server "$addr" | grep -q "^attempt: 2$"
+timeout 30 "$cli" status "$slow3" --server "$addr" | grep -q "^attempt: 1$"
 
 # kill -9 and restart: the job and the datasets are still there.
 kill -9 "$pid"

@@ -1,10 +1,14 @@
 // candiesd with a small backend that computes per-gene means of mod1 (one row,
 // obs "mean", also as obsm["X_candies"], obs["candies_cluster"] = "0"). Lets the CLI's client commands be tested over a real process
 // without LibTorch; the real daemon is server/main.cc.
+// CANDIES_TEST_ROW_DELAY_MS=N makes each row take N ms, so that tests can catch
+// jobs running and queued (e.g. to kill -9 the daemon under them).
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "core/io/h5ad.h"
 #include "server/config.h"
 #include "server/daemon.h"
@@ -20,7 +24,10 @@ class MeanBackend : public candies::server::JobBackend {
     if (!a.ok()) return a.status();
     const candies::Matrix x = candies::ToDense(a->X);
     std::vector<double> sum(static_cast<size_t>(x.n_cols), 0.0);
+    const char* delay = std::getenv("CANDIES_TEST_ROW_DELAY_MS");
+    const int delay_ms = delay != nullptr ? std::atoi(delay) : 0;
     for (int64_t i = 0; i < x.n_rows; ++i) {
+      if (delay_ms > 0) absl::SleepFor(absl::Milliseconds(delay_ms));
       for (int64_t j = 0; j < x.n_cols; ++j) sum[j] += x.values[i * x.n_cols + j];
       candies::ProgressEvent e;
       e.stage = "mean";
