@@ -77,6 +77,32 @@ TEST(ReadH5ad, DenseFromAnndata) {
   EXPECT_EQ(a->X.dtype, DType::kFloat32);
   EXPECT_EQ(a->X.values, ExpectedX());
   CheckCommon(*a);
+  // uns written by anndata: string, integer, nested dicts, float and string arrays.
+  const UnsValue* method = a->uns.Find("method");
+  ASSERT_NE(method, nullptr);
+  EXPECT_EQ(method->str, "candies");
+  const UnsValue* n_pcs = a->uns.Find("n_pcs");
+  ASSERT_NE(n_pcs, nullptr);
+  EXPECT_EQ(n_pcs->kind, UnsValue::Kind::kInt);
+  EXPECT_EQ(n_pcs->i, 30);
+  const UnsValue* neighbors = a->uns.Find("neighbors");
+  ASSERT_NE(neighbors, nullptr);
+  const UnsValue* params = neighbors->Find("params");
+  ASSERT_NE(params, nullptr);
+  ASSERT_NE(params->Find("n_neighbors"), nullptr);
+  EXPECT_EQ(params->Find("n_neighbors")->i, 15);
+  ASSERT_NE(params->Find("metric"), nullptr);
+  EXPECT_EQ(params->Find("metric")->str, "cosine");
+  ASSERT_NE(params->Find("scale"), nullptr);
+  EXPECT_DOUBLE_EQ(params->Find("scale")->f, 0.5);
+  EXPECT_EQ(neighbors->Find("connectivities_key")->str, "connectivities");
+  const UnsValue* pca = a->uns.Find("pca");
+  ASSERT_NE(pca, nullptr);
+  ASSERT_NE(pca->Find("variance_ratio"), nullptr);
+  EXPECT_EQ(pca->Find("variance_ratio")->floats, (std::vector<double>{0.5, 0.25, 0.125}));
+  const UnsValue* colors = a->uns.Find("cell_type_colors");
+  ASSERT_NE(colors, nullptr);
+  EXPECT_EQ(colors->strings, (std::vector<std::string>{"#1f77b4", "#ff7f0e", "#279e68"}));
 }
 
 TEST(ReadH5ad, CsrFromAnndata) {

@@ -29,6 +29,13 @@ with warnings.catch_warnings():
     a = ad.AnnData(X=X, obs=obs, var=var)
     a.obsm["spatial"] = np.arange(n_obs * 2, dtype=np.float64).reshape(n_obs, 2)
     a.layers["counts"] = sp.csr_matrix(X.astype(np.int32))
+    # uns as scanpy leaves it: nested dicts, scalars, strings, arrays.
+    a.uns["method"] = "candies"
+    a.uns["n_pcs"] = 30
+    a.uns["neighbors"] = {"params": {"n_neighbors": 15, "metric": "cosine", "scale": 0.5},
+                          "connectivities_key": "connectivities"}
+    a.uns["pca"] = {"variance_ratio": np.array([0.5, 0.25, 0.125])}
+    a.uns["cell_type_colors"] = np.array(["#1f77b4", "#ff7f0e", "#279e68"], dtype=object)
     a.write_h5ad(os.path.join(out, "dense.h5ad"))
     b = a.copy()
     b.X = sp.csr_matrix(X)
