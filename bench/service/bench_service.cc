@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
   Metrics metrics;
   ServiceOptions opt;
   opt.max_upload_bytes = int64_t{1} << 32;
+  opt.max_queued_per_owner = 100000;  // one owner queues every job here
   CandiesService service(opt, store->get(), &backend, &metrics);
   grpc::ServerBuilder b;
   int port = 0;
@@ -130,7 +131,10 @@ int main(int argc, char** argv) {
     req.set_n_clusters(2);
     v1::Job job;
     const auto t = Clock::now();
-    if (!stub->SubmitJob(Ctx().get(), req, &job).ok()) return 1;
+    if (grpc::Status st = stub->SubmitJob(Ctx().get(), req, &job); !st.ok()) {
+      std::fprintf(stderr, "SubmitJob failed: %s\n", st.error_message().c_str());
+      return 1;
+    }
     submit_ms.push_back(Ms(Clock::now() - t));
     ids.push_back(job.id());
   }
