@@ -1,9 +1,11 @@
 #include "server/metrics.h"
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <exception>
 #include <fstream>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -96,7 +98,58 @@ void Metrics::SetDeviceMemory(const std::string& device, double bytes) {
   device_memory_->Add({{"device", device}}).Set(bytes);
 }
 
+namespace {
+
+// NVML (the NVIDIA driver's management library), loaded at run time so that
+// candiesd needs no CUDA toolkit and runs unchanged on hosts without a GPU.
+// Reports each GPU's memory in use as the driver sees it (all processes).
+class Nvml {
+ public:
+  static Nvml& Get() {
+    static Nvml nvml;
+    return nvml;
+  }
+  // Memory in use per device index; empty when NVML is not there.
+  std::vector<double> UsedBytes() {
+    std::vector<double> out;
+    if (!ok_) return out;
+    unsigned count = 0;
+    if (count_(&count) != 0) return out;
+    for (unsigned i = 0; i < count; ++i) {
+      void* dev = nullptr;
+      Memory m{};
+      if (handle_(i, &dev) != 0 || memory_(dev, &m) != 0) break;
+      out.push_back(static_cast<double>(m.used));
+    }
+    return out;
+  }
+
+ private:
+  struct Memory {  // nvmlMemory_t
+    unsigned long long total, free, used;
+  };
+  Nvml() {
+    void* lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (lib == nullptr) return;
+    using Init = int (*)();
+    auto init = reinterpret_cast<Init>(dlsym(lib, "nvmlInit_v2"));
+    count_ = reinterpret_cast<decltype(count_)>(dlsym(lib, "nvmlDeviceGetCount_v2"));
+    handle_ = reinterpret_cast<decltype(handle_)>(dlsym(lib, "nvmlDeviceGetHandleByIndex_v2"));
+    memory_ = reinterpret_cast<decltype(memory_)>(dlsym(lib, "nvmlDeviceGetMemoryInfo"));
+    ok_ = init != nullptr && count_ != nullptr && handle_ != nullptr && memory_ != nullptr &&
+          init() == 0;
+  }
+  bool ok_ = false;
+  int (*count_)(unsigned*) = nullptr;
+  int (*handle_)(unsigned, void**) = nullptr;
+  int (*memory_)(void*, Memory*) = nullptr;
+};
+
+}  // namespace
+
 void Metrics::Refresh() {
+  const std::vector<double> gpus = Nvml::Get().UsedBytes();
+  for (size_t i = 0; i < gpus.size(); ++i) SetDeviceMemory(absl::StrCat("cuda:", i), gpus[i]);
   // statm: size resident shared ... in pages.
   std::ifstream statm("/proc/self/statm");
   long size = 0, resident = 0;
