@@ -36,5 +36,20 @@ TEST(ConfigTest, ErrorsNameTheKey) {
   EXPECT_FALSE(bad.ok());
 }
 
+// The example config shipped in deploy/ stays valid and says what it means.
+TEST(ConfigTest, ShippedExampleParses) {
+  auto c = ParseDaemonConfig({"--config", CANDIES_SOURCE_DIR "/deploy/candiesd.conf"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->data_dir, "/var/lib/candies");
+  EXPECT_EQ(c->workers, 1);
+  EXPECT_EQ(c->max_queued_per_owner, 100);
+  EXPECT_EQ(c->max_dataset_bytes_per_owner, int64_t{64} << 30);
+  EXPECT_EQ(c->model_memory_budget, int64_t{4} << 30);
+  EXPECT_TRUE(c->allowed_dirs.empty());
+  auto bad = ParseDaemonConfig({"--model-memory-budget", "-1"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("model-memory-budget"), absl::string_view::npos);
+}
+
 }  // namespace
 }  // namespace candies::server
