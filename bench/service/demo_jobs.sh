@@ -29,8 +29,11 @@ for i in $(seq 11 18); do job "$i" & done
 wait $(jobs -p | grep -v "^$pid$") 2>/dev/null || true
 for i in $(seq 11 18); do grep -q "^wrote $dir/out$i.h5ad" "$dir/run$i.txt" || { echo "client $i failed"; exit 1; }; done
 t2=$(date +%s.%N)
-awk -v a="$t0" -v b="$t1" -v c="$t2" -v n1="$n1" -v w="$workers" 'BEGIN {
-  printf "demo job through candiesd (%d worker%s; nproc %d)\n", w, w > 1 ? "s" : "", '"$(nproc)"'
-  printf "1 client, %d jobs in a row: %.1f s, %.1f jobs/hour\n", n1, b - a, n1 / (b - a) * 3600
-  printf "8 clients at once, 8 jobs:  %.1f s, %.1f jobs/hour\n", c - b, 8 / (c - b) * 3600
-}'
+python3 - "$t0" "$t1" "$t2" "$n1" "$workers" "$(nproc)" <<'PY'
+import sys
+t0, t1, t2 = map(float, sys.argv[1:4])
+n1, workers, cores = map(int, sys.argv[4:7])
+print(f"demo job through candiesd ({workers} worker(s), {cores} cores)")
+print(f"1 client, {n1} jobs in a row: {t1 - t0:.1f} s, {n1 / (t1 - t0) * 3600:.1f} jobs/hour")
+print(f"8 clients at once, 8 jobs:  {t2 - t1:.1f} s, {8 / (t2 - t1) * 3600:.1f} jobs/hour")
+PY
