@@ -59,15 +59,6 @@ v1::JobState ToProto(FinalState s) {
 
 }  // namespace
 
-uint64_t Fnv1a64(const void* data, size_t n, uint64_t state) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < n; ++i) {
-    state ^= p[i];
-    state *= 1099511628211ull;
-  }
-  return state;
-}
-
 CandiesService::CandiesService(ServiceOptions options, Store* store, JobBackend* backend,
                                Metrics* metrics)
     : options_(std::move(options)), store_(store), backend_(backend), metrics_(metrics) {
@@ -358,7 +349,7 @@ absl::Status CandiesService::UploadImpl(grpc::ServerContext* ctx,
   std::vector<float> values;
   int64_t rows_done = 0;
   int body = 0;  // 0 none yet, 1 dense, 2 csr
-  uint64_t fnv = 14695981039346656037ull;
+  uint64_t fnv = kFnv1a64Offset;
   uint64_t checksum = 0;
   int64_t wire_bytes = 0;
   while (reader->Read(&chunk)) {

@@ -9,6 +9,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "candies/v1/candies.grpc.pb.h"
+#include "core/util/fnv1a.h"  // Fnv1a64, the upload checksum
 #include "server/backend.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
@@ -130,7 +131,5 @@ class CandiesService final : public v1::Candies::Service {
   std::unique_ptr<Scheduler> scheduler_;  // last: its workers call back into the above
 };
 
-// FNV-1a 64 over bytes (the upload checksum, see candies.proto).
-uint64_t Fnv1a64(const void* data, size_t n, uint64_t state = 14695981039346656037ull);
 
 }  // namespace candies::server

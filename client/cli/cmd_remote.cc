@@ -20,6 +20,7 @@
 #include "client/cli/command.h"
 #include "client/cli/remote.h"
 #include "core/io/h5ad.h"
+#include "core/util/fnv1a.h"
 
 namespace candies::cli {
 namespace {
@@ -141,9 +142,10 @@ bool ColumnAsText(const Column& c, std::vector<std::string>* out) {
   }
 }
 
-void AddToChecksum(const void* data, size_t n, uint64_t* fnv) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t k = 0; k < n; ++k) *fnv = (*fnv ^ p[k]) * 1099511628211ull;
+// A gRPC status as an absl::Status (the codes are the same numbers).
+absl::Status FromGrpc(const grpc::Status& s, const std::string& context = "") {
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                      context.empty() ? s.error_message() : absl::StrCat(context, s.error_message()));
 }
 
 // Streams `a` to UploadDataset: CSR blocks when X is sparse (it stays sparse on
@@ -178,7 +180,7 @@ absl::StatusOr<v1::Dataset> UploadAnnData(const Remote& r, const AnnData& a, con
   auto ctx = r.Ctx(/*bounded=*/false);
   auto w = r.stub->UploadDataset(ctx.get(), &out);
   bool ok = w->Write(head);
-  uint64_t fnv = 14695981039346656037ull;
+  uint64_t fnv = kFnv1a64Offset;
   const bool sparse = a.X.format != Matrix::Format::kDense;
   if (sparse) {
     const Matrix x = ToCsr(a.X);
@@ -194,8 +196,8 @@ absl::StatusOr<v1::Dataset> UploadAnnData(const Remote& r, const AnnData& a, con
       for (int64_t k = i; k <= end; ++k) b->add_indptr(x.indptr[k] - base);
       b->mutable_indices()->Add(x.indices.begin() + base, x.indices.begin() + x.indptr[end]);
       b->mutable_values()->Add(x.values.begin() + base, x.values.begin() + x.indptr[end]);
-      AddToChecksum(b->values().data(), b->values_size() * sizeof(float), &fnv);
-      AddToChecksum(b->indices().data(), b->indices_size() * sizeof(int32_t), &fnv);
+      fnv = Fnv1a64(b->values().data(), b->values_size() * sizeof(float), fnv);
+      fnv = Fnv1a64(b->indices().data(), b->indices_size() * sizeof(int32_t), fnv);
       if (end == n_rows) c.set_checksum_fnv1a64(fnv);
       ok = w->Write(c);
       i = end;
@@ -209,17 +211,14 @@ absl::StatusOr<v1::Dataset> UploadAnnData(const Remote& r, const AnnData& a, con
       v1::UploadChunk c;
       c.mutable_rows()->mutable_values()->Add(x.values.begin() + i * x.n_cols,
                                               x.values.begin() + end * x.n_cols);
-      AddToChecksum(c.rows().values().data(), c.rows().values_size() * sizeof(float), &fnv);
+      fnv = Fnv1a64(c.rows().values().data(), c.rows().values_size() * sizeof(float), fnv);
       if (end == x.n_rows) c.set_checksum_fnv1a64(fnv);
       ok = w->Write(c);
     }
   }
   w->WritesDone();
   grpc::Status s = w->Finish();
-  if (!s.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                        absl::StrCat("upload ", name, ": ", s.error_message()));
-  }
+  if (!s.ok()) return FromGrpc(s, absl::StrCat("upload ", name, ": "));
   return out;
 }
 
@@ -385,7 +384,7 @@ absl::StatusOr<v1::JobEvent> Follow(const Remote& r, const std::string& id) {
   if (tty) std::fprintf(stderr, "\n");
   grpc::Status s = reader->Finish();
   if (!s.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+    return FromGrpc(s);
   }
   return last;
 }
@@ -430,7 +429,7 @@ absl::StatusOr<int64_t> FetchToFile(const Remote& r, const std::string& id, cons
   std::error_code ec;
   if (!s.ok()) {
     std::filesystem::remove(tmp, ec);
-    return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+    return FromGrpc(s);
   }
   std::filesystem::rename(tmp, out, ec);
   if (ec) return absl::InternalError(absl::StrCat("rename to ", out, ": ", ec.message()));
