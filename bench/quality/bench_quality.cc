@@ -31,6 +31,7 @@ namespace {
 struct Row {
   double raw_rna = 0, raw_prot = 0, gae_rna = 0, gae_prot = 0, naive = 0, integrated = 0;
   double denoised = NAN;  // k-means on X_candies_denoised alone (with --denoise)
+  int errors = 0, boundary_errors = 0;  // integrated: spots off their cluster's majority domain
   std::map<std::string, double> seconds;
   std::string low;
 };
@@ -47,6 +48,33 @@ double ClusterAri(const torch::Tensor& x, const std::vector<int32_t>& truth, Clu
     return NAN;
   }
   return metrics::AdjustedRandIndex(truth, c->labels);
+}
+
+// Spots whose cluster's majority domain is not their own, and how many of
+// them touch another domain (4-neighbourhood on the simulator's grid).
+void CountErrors(const std::vector<int32_t>& truth, const std::vector<int32_t>& pred,
+                 const std::vector<float>& coords, int* errors, int* boundary) {
+  std::map<int32_t, std::map<int32_t, int>> votes;
+  for (size_t i = 0; i < truth.size(); ++i) ++votes[pred[i]][truth[i]];
+  std::map<int32_t, int32_t> majority;
+  for (const auto& [c, v] : votes) {
+    int best = -1;
+    for (const auto& [t, count] : v)
+      if (count > best) best = count, majority[c] = t;
+  }
+  std::map<std::pair<int, int>, int32_t> at;
+  for (size_t i = 0; i < truth.size(); ++i)
+    at[{static_cast<int>(coords[2 * i]), static_cast<int>(coords[2 * i + 1])}] = truth[i];
+  *errors = *boundary = 0;
+  for (size_t i = 0; i < truth.size(); ++i) {
+    if (majority[pred[i]] == truth[i]) continue;
+    ++*errors;
+    const int x = static_cast<int>(coords[2 * i]), y = static_cast<int>(coords[2 * i + 1]);
+    for (auto [dx, dy] : {std::pair{1, 0}, {-1, 0}, {0, 1}, {0, -1}}) {
+      auto it = at.find({x + dx, y + dy});
+      if (it != at.end() && it->second != truth[i]) { ++*boundary; break; }
+    }
+  }
 }
 
 // PCA + k-means on spatially smoothed (A X, k=3 graph) concatenated features.
@@ -90,6 +118,7 @@ absl::StatusOr<Row> RunOne(const SimulatorOptions& so, const PipelineOptions& ba
   auto r = RunPipeline({"rna", ModalityKind::kRna, rna}, {"prot", ModalityKind::kProtein, prot}, o);
   if (!r.ok()) return r.status();
   row.integrated = metrics::AdjustedRandIndex(sim->domain, r->clusters);
+  CountErrors(sim->domain, r->clusters, r->spatial, &row.errors, &row.boundary_errors);
   if (r->denoised.defined())
     row.denoised = ClusterAri(r->denoised, sim->domain, ClusterMethod::kKmeans, so.seed);
   if (baselines) {
@@ -197,8 +226,9 @@ int Main(int argc, char** argv) {
   std::printf("RNA sd %.1f dropout %.2f, ARI. raw_*: PCA + k-means; naive: PCA + k-means on "
               "spatially smoothed concatenated PCs; gae_*, integrated: %s\n", sd, dropout,
               ClusterMethodName(o.cluster.method));
-  std::printf("%4s %8s %8s %8s %8s %8s %10s %9s %4s %8s\n", "seed", "raw_rna", "raw_prot", "gae_rna",
-              "gae_prot", "naive", "integrated", "denoised", "low", "total_s");
+  std::printf("%4s %8s %8s %8s %8s %8s %10s %9s %4s %8s %10s\n", "seed", "raw_rna", "raw_prot", "gae_rna",
+              "gae_prot", "naive", "integrated", "denoised", "low", "total_s", "errors");
+  std::printf("     (integrated errors: spots off their cluster's majority domain / of them on a domain boundary)\n");
   Row mean;
   for (int seed = 0; seed < seeds; ++seed) {
     SimulatorOptions so;
@@ -209,9 +239,9 @@ int Main(int argc, char** argv) {
     so.protein_marker_fold = prot_fold;
     auto r = RunOne(so, o, true, baselines_only);
     if (!r.ok()) { std::fprintf(stderr, "%s\n", std::string(r.status().message()).c_str()); return 1; }
-    std::printf("%4d %8.3f %8.3f %8.3f %8.3f %8.3f %10.3f %9.3f %4s %8.2f\n", seed, r->raw_rna,
+    std::printf("%4d %8.3f %8.3f %8.3f %8.3f %8.3f %10.3f %9.3f %4s %8.2f %6d/%d\n", seed, r->raw_rna,
                 r->raw_prot, r->gae_rna, r->gae_prot, r->naive, r->integrated, r->denoised,
-                r->low.c_str(), r->seconds["total"]);
+                r->low.c_str(), r->seconds["total"], r->errors, r->boundary_errors);
     std::fflush(stdout);
     mean.raw_rna += r->raw_rna / seeds;
     mean.raw_prot += r->raw_prot / seeds;

@@ -37,8 +37,8 @@ struct ClusterOptions {
   // Leiden iterations per resolution: repeated until the partition is stable
   // (scanpy's n_iterations=-1), capped here so a pathological graph cannot hang.
   int64_t leiden_max_iterations = 50;
-  // kmeans: k-means++ initialisation, best of n_init runs.
-  int64_t kmeans_n_init = 10;
+  // kmeans: k-means++ initialisation, best of n_init runs (docs/CLUSTERING.md: why 50).
+  int64_t kmeans_n_init = 50;
   int64_t kmeans_max_iter = 300;
 };
 
@@ -62,7 +62,7 @@ absl::StatusOr<torch::Tensor> TopPrincipalComponents(const torch::Tensor& x, int
 
 // The individual algorithms, for tests and for callers that need one directly.
 absl::StatusOr<Clustering> KMeans(const torch::Tensor& x, int64_t k, uint64_t seed,
-                                  int64_t n_init = 10, int64_t max_iter = 300);
+                                  int64_t n_init = 50, int64_t max_iter = 300);
 absl::StatusOr<Clustering> GaussianMixtureSharedCov(const torch::Tensor& x, int64_t k,
                                                     uint64_t seed, int64_t max_iter = 200,
                                                     double tol = 1e-5);

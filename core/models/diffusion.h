@@ -40,6 +40,9 @@ struct DiffusionOptions {
   double temperature = 1.0;
   // Training.
   int64_t folds = 3;
+  // Re-centre each fold's generated rows on the mean of all generated rows
+  // (removes the per-model offset that otherwise splits domains by fold).
+  bool center_folds = true;
   int64_t batch_size = 512;  // spots per minibatch = tokens attending to each other
   int64_t max_epochs = 1000;
   int64_t patience = 30;     // early stop on the training loss

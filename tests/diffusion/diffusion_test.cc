@@ -187,6 +187,30 @@ TEST(DenoiseKFoldTest, NeverTrainsOnHeldOutSpots) {
   EXPECT_EQ(all.size(), static_cast<size_t>(n));
 }
 
+// Fold centring moves each fold's generated rows, and nothing else, so that
+// every fold has the mean of all generated rows (the per-model offset removed).
+TEST(DenoiseKFoldTest, CenterFoldsShiftsEachFoldToTheOverallMean) {
+  auto s = MakeSynthetic(90, 3, 4, 0.5, 5);
+  auto o = TinyOptions();
+  o.max_epochs = 3;  // barely trained fold models: their offsets differ
+  o.center_folds = false;
+  auto raw = DenoiseKFold(s.low, s.high, o, kCpu);
+  o.center_folds = true;
+  auto centred = DenoiseKFold(s.low, s.high, o, kCpu);
+  ASSERT_TRUE(raw.ok() && centred.ok());
+  const auto split = diffusion_internal::KFoldSplit(90, o.folds, o.seed);
+  auto overall = raw->denoised.mean(0, true);
+  double spread = 0;
+  for (const auto& rows : split) {
+    auto idx = torch::tensor(rows, torch::kLong);
+    auto r = raw->denoised.index_select(0, idx), c = centred->denoised.index_select(0, idx);
+    spread = std::max(spread, (r.mean(0, true) - overall).abs().max().item<double>());
+    EXPECT_TRUE(torch::allclose(c.mean(0, true), overall, 1e-5, 1e-4));
+    EXPECT_TRUE(torch::allclose(c, r - r.mean(0, true) + overall, 1e-5, 1e-4));
+  }
+  EXPECT_GT(spread, 1e-3) << "the uncentred folds should differ in mean";
+}
+
 TEST(DenoiseKFoldTest, DeterministicForASeed) {
   auto s = MakeSynthetic(60, 3, 4, 0.5, 4);
   auto o = TinyOptions();
