@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
     else if (std::strcmp(argv[i], "--paper_full") == 0) paper_full = true;
     else if (std::strcmp(argv[i], "--sweep") == 0) sweep = true;
     else if (std::strcmp(argv[i], "--no_pipeline") == 0) whole = false;
+    else if (std::strcmp(argv[i], "--no_center") == 0) fast.center_folds = false;
     else if (std::strncmp(argv[i], "--hidden=", 9) == 0) fast.hidden = std::stoll(argv[i] + 9);
     else if (std::strncmp(argv[i], "--depth=", 8) == 0) fast.depth = std::stoll(argv[i] + 8);
     else if (std::strncmp(argv[i], "--heads=", 8) == 0) fast.heads = std::stoll(argv[i] + 8);
@@ -54,7 +55,7 @@ int main(int argc, char** argv) {
     else if (std::strncmp(argv[i], "--lr_step=", 10) == 0) fast.lr_step = std::stoll(argv[i] + 10);
     else if (std::strncmp(argv[i], "--n=", 4) == 0) n = std::stoll(argv[i] + 4);
     else {
-      std::fprintf(stderr, "usage: %s [--device=auto|cpu|cuda] [--paper_full] [--sweep] [--no_pipeline] [--n=1296] [--hidden= --depth= --heads= --epochs= --batch= --T= --steps= --lr_step=]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--device=auto|cpu|cuda] [--paper_full] [--sweep] [--no_pipeline] [--no_center] [--n=1296] [--hidden= --depth= --heads= --epochs= --batch= --T= --steps= --lr_step=]\n", argv[0]);
       return 2;
     }
   }
