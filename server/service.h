@@ -131,5 +131,4 @@ class CandiesService final : public v1::Candies::Service {
   std::unique_ptr<Scheduler> scheduler_;  // last: its workers call back into the above
 };
 
-
 }  // namespace candies::server

@@ -19,6 +19,9 @@ enum class ClusterMethod { kMclust, kLeiden, kKmeans };
 absl::StatusOr<ClusterMethod> ParseClusterMethod(absl::string_view text);
 const char* ClusterMethodName(ClusterMethod method);
 
+// k-means++ starts kept by default (docs/CLUSTERING.md: why 50, not sklearn's 10).
+inline constexpr int64_t kKmeansDefaultNInit = 50;
+
 struct ClusterOptions {
   ClusterMethod method = ClusterMethod::kMclust;
   int64_t n_clusters = 5;
@@ -37,8 +40,8 @@ struct ClusterOptions {
   // Leiden iterations per resolution: repeated until the partition is stable
   // (scanpy's n_iterations=-1), capped here so a pathological graph cannot hang.
   int64_t leiden_max_iterations = 50;
-  // kmeans: k-means++ initialisation, best of n_init runs (docs/CLUSTERING.md: why 50).
-  int64_t kmeans_n_init = 50;
+  // kmeans: k-means++ initialisation, best of n_init runs.
+  int64_t kmeans_n_init = kKmeansDefaultNInit;
   int64_t kmeans_max_iter = 300;
 };
 
@@ -62,7 +65,8 @@ absl::StatusOr<torch::Tensor> TopPrincipalComponents(const torch::Tensor& x, int
 
 // The individual algorithms, for tests and for callers that need one directly.
 absl::StatusOr<Clustering> KMeans(const torch::Tensor& x, int64_t k, uint64_t seed,
-                                  int64_t n_init = 50, int64_t max_iter = 300);
+                                  int64_t n_init = kKmeansDefaultNInit,
+                                  int64_t max_iter = 300);
 absl::StatusOr<Clustering> GaussianMixtureSharedCov(const torch::Tensor& x, int64_t k,
                                                     uint64_t seed, int64_t max_iter = 200,
                                                     double tol = 1e-5);
