@@ -17,6 +17,7 @@
 
 #include <torch/torch.h>
 
+#include "bench/quality/cluster_ari.h"
 #include "core/cluster/cluster.h"
 #include "core/graph/graph.h"
 #include "core/metrics/metrics.h"
@@ -35,20 +36,6 @@ struct Row {
   std::map<std::string, double> seconds;
   std::string low;
 };
-
-double ClusterAri(const torch::Tensor& x, const std::vector<int32_t>& truth, ClusterMethod m,
-                  uint64_t seed) {
-  ClusterOptions o;
-  o.method = m;
-  o.n_clusters = 5;
-  o.seed = seed;
-  auto c = Cluster(x, o);
-  if (!c.ok()) {
-    std::fprintf(stderr, "cluster failed: %s\n", std::string(c.status().message()).c_str());
-    return NAN;
-  }
-  return metrics::AdjustedRandIndex(truth, c->labels);
-}
 
 // Spots whose cluster's majority domain is not their own, and how many of
 // them touch another domain (4-neighbourhood on the simulator's grid).

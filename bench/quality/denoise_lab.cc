@@ -19,6 +19,7 @@
 
 #include <torch/torch.h>
 
+#include "bench/quality/cluster_ari.h"
 #include "core/cluster/cluster.h"
 #include "core/metrics/metrics.h"
 #include "core/models/diffusion.h"
@@ -57,14 +58,9 @@ void Analyse(const torch::Tensor& x, const std::vector<int32_t>& truth, uint64_t
   if (g.ok()) std::printf("  mclust ARI %.3f\n", metrics::AdjustedRandIndex(truth, g->labels));
 }
 
+// k-means ARI (the measure of the denoised rows).
 double Ari(const torch::Tensor& x, const std::vector<int32_t>& truth, uint64_t seed) {
-  ClusterOptions o;
-  o.method = ClusterMethod::kKmeans;
-  o.n_clusters = 5;
-  o.seed = seed;
-  auto c = Cluster(x, o);
-  if (!c.ok()) return NAN;
-  return metrics::AdjustedRandIndex(truth, c->labels);
+  return ClusterAri(x, truth, ClusterMethod::kKmeans, seed);
 }
 
 int Main(int argc, char** argv) {
@@ -156,20 +152,6 @@ int Main(int argc, char** argv) {
       if (analyse) Analyse(r->denoised, truth, seed);
       sums[0] += ak;
       std::printf("seed %d kfold denoised %.3f  (%.1f s)\n", seed, ak, r->train_seconds + r->sample_seconds);
-      {
-        auto gm = r->denoised.mean(0, true);
-        auto gs = r->denoised.std(0, true, true);
-        auto c = r->denoised.clone(), z = r->denoised.clone(), tm = r->denoised.clone();
-        for (int64_t f = 0; f < d.folds; ++f) {
-          auto ho = torch::tensor(split[f]);
-          auto x = r->denoised.index_select(0, ho);
-          c.index_copy_(0, ho, x - x.mean(0, true) + gm);
-          z.index_copy_(0, ho, (x - x.mean(0, true)) / x.std(0, true, true) * gs + gm);
-          tm.index_copy_(0, ho, x - x.mean(0, true) + t[0].index_select(0, ho).mean(0, true));
-        }
-        std::printf("  centred %.3f  standardised %.3f  true-mean %.3f\n", Ari(c, truth, seed),
-                    Ari(z, truth, seed), Ari(tm, truth, seed));
-      }
       for (int64_t f = 0; f < d.folds; ++f) {
         auto ho = torch::tensor(split[f]);
         std::vector<int32_t> tf;
@@ -210,10 +192,8 @@ int Main(int argc, char** argv) {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("seed %d  rna %.3f  prot %.3f  std rna %.3f  %.1f s\n", seed, Ari(t[0], truth, seed),
                 Ari(t[1], truth, seed), t[0].std(0).mean().item<double>(), secs);
-
     for (size_t c = 0; c < configs.size(); ++c) {
       const double ac = Ari(outs[c], truth, seed);
-
       sums[c] += ac;
       auto cos = torch::nn::functional::cosine_similarity(outs[c], t[0]).mean().item<double>();
       std::printf("   %-22s denoised %.3f  cos %.3f  std %.3f\n", configs[c].text.c_str(), ac, cos,
