@@ -5,6 +5,7 @@
 //   bench_quality [--seeds 5] [--preset fast|paper] [--rna-noise-sd 3] [--rna-dropout 0.3]
 //                 [--grid-sweep] [--n-spots N] [--threads N] [--denoise]
 //                 [--temperature T] [--diffusion-epochs E] [--diffusion-patience P] [--sample-steps S]
+//                 [--gae-epochs E] [--integration-epochs E] [--cluster mclust|kmeans|leiden]
 #include <sys/resource.h>
 
 #include <cmath>
@@ -64,6 +65,33 @@ void CountErrors(const std::vector<int32_t>& truth, const std::vector<int32_t>& 
   }
 }
 
+// The spots a spatial graph convolution cannot place by itself: those whose
+// own domain holds less than half of the weight of A^h, the normalised k=3
+// spatial operator applied h times (h = 1..3: the GAE's two GCN layers, then
+// the integration's spatial view). These lie on corners and tips of domains;
+// only the feature view can rescue them.
+void PrintGraphCeiling(const std::vector<int32_t>& truth, const std::vector<float>& coords) {
+  const int64_t n = static_cast<int64_t>(truth.size());
+  auto knn = SpatialKnn(coords, n, 2, 3);
+  if (!knn.ok()) return;
+  auto a = NormalizedAdjacency(*knn, n, torch::kCPU);
+  auto onehot =
+      torch::one_hot(torch::tensor(std::vector<int64_t>(truth.begin(), truth.end()))).to(torch::kFloat);
+  auto p = onehot;
+  std::printf("spots with < 50%% own-domain weight after h hops of the k=3 spatial graph:");
+  for (int h = 1; h <= 3; ++h) {
+    p = torch::mm(a, p);
+    auto share = (p * onehot).sum(1) / p.sum(1);
+    // ARI if every spot took the domain with the most weight (ties: lowest id).
+    auto arg = p.argmax(1).to(torch::kInt32).contiguous();
+    std::vector<int32_t> label(arg.data_ptr<int32_t>(), arg.data_ptr<int32_t>() + n);
+    std::printf("  h=%d: %ld (ARI of the argmax %.3f)", h,
+                static_cast<long>((share < 0.5).sum().item<int64_t>()),
+                metrics::AdjustedRandIndex(truth, label));
+  }
+  std::printf("  (of %ld)\n", static_cast<long>(n));
+}
+
 // PCA + k-means on spatially smoothed (A X, k=3 graph) concatenated features.
 double NaiveBaseline(const PreprocessedModality& a, const PreprocessedModality& b,
                      const std::vector<float>& coords, const std::vector<int32_t>& truth,
@@ -99,6 +127,7 @@ absl::StatusOr<Row> RunOne(const SimulatorOptions& so, const PipelineOptions& ba
     std::vector<float> coords;
     const Matrix& s = rna->obsm.at("spatial");
     coords.assign(s.values.begin(), s.values.end());
+    if (so.seed == 0) PrintGraphCeiling(sim->domain, coords);  // the geometry is the same for every seed
     row.naive = NaiveBaseline(*p1, *p2, coords, sim->domain, so.seed);
   }
   if (baselines_only) return row;
@@ -133,6 +162,8 @@ int Main(int argc, char** argv) {
   int64_t n_spots = 0;
   double temperature = -1;
   int64_t diff_epochs = 0, sample_steps = 0, diff_patience = -1;
+  int64_t gae_epochs = 0, integration_epochs = 0;
+  std::string cluster_method;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -154,6 +185,9 @@ int Main(int argc, char** argv) {
     else if (a == "--diffusion-epochs") diff_epochs = std::atoll(next().c_str());
     else if (a == "--sample-steps") sample_steps = std::atoll(next().c_str());
     else if (a == "--diffusion-patience") diff_patience = std::atoll(next().c_str());  // 0: off
+    else if (a == "--gae-epochs") gae_epochs = std::atoll(next().c_str());
+    else if (a == "--integration-epochs") integration_epochs = std::atoll(next().c_str());
+    else if (a == "--cluster") cluster_method = next();
     else { std::fprintf(stderr, "unknown flag %s\n", a.c_str()); return 2; }
   }
   auto p = ParsePreset(preset);
@@ -166,6 +200,13 @@ int Main(int argc, char** argv) {
   if (diff_epochs > 0) o.diffusion.max_epochs = diff_epochs;
   if (sample_steps > 0) o.diffusion.sample_steps = sample_steps;
   if (diff_patience >= 0) o.diffusion.patience = diff_patience;
+  if (gae_epochs > 0) o.gae.epochs = gae_epochs;
+  if (integration_epochs > 0) o.integration.epochs = integration_epochs;
+  if (!cluster_method.empty()) {
+    auto m = ParseClusterMethod(cluster_method);
+    if (!m.ok()) { std::fprintf(stderr, "%s\n", std::string(m.status().message()).c_str()); return 2; }
+    o.cluster.method = *m;
+  }
   o.threads = threads;
   std::printf("preset %s, kind %s, torch threads %d\n", preset.c_str(), JobKindName(o.kind),
               threads > 0 ? threads : torch::get_num_threads());
