@@ -6,6 +6,7 @@
 //                 [--grid-sweep] [--n-spots N] [--threads N] [--denoise]
 //                 [--temperature T] [--diffusion-epochs E] [--diffusion-patience P] [--sample-steps S]
 //                 [--gae-epochs E] [--integration-epochs E] [--cluster mclust|kmeans|leiden]
+//                 [--high-input features|embedding] [--protein-noise-sd SD]
 #include <sys/resource.h>
 
 #include <cmath>
@@ -156,6 +157,7 @@ int Main(int argc, char** argv) {
   int seeds = 5, threads = 0;
   std::string preset = "fast";
   double sd = 3, dropout = 0.3;
+  double prot_sd = SimulatorOptions().protein_noise_sd;
   bool sweep = false, denoise = false, baselines_only = false;
   double rna_fold = SimulatorOptions().rna_marker_fold;
   double prot_fold = SimulatorOptions().protein_marker_fold;
@@ -163,7 +165,7 @@ int Main(int argc, char** argv) {
   double temperature = -1;
   int64_t diff_epochs = 0, sample_steps = 0, diff_patience = -1;
   int64_t gae_epochs = 0, integration_epochs = 0;
-  std::string cluster_method;
+  std::string cluster_method, high_input = "features";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -174,6 +176,7 @@ int Main(int argc, char** argv) {
     else if (a == "--preset") preset = next();
     else if (a == "--rna-noise-sd") sd = std::atof(next().c_str());
     else if (a == "--rna-dropout") dropout = std::atof(next().c_str());
+    else if (a == "--protein-noise-sd") prot_sd = std::atof(next().c_str());
     else if (a == "--grid-sweep") sweep = true;
     else if (a == "--n-spots") n_spots = std::atoll(next().c_str());
     else if (a == "--threads") threads = std::atoi(next().c_str());
@@ -188,6 +191,7 @@ int Main(int argc, char** argv) {
     else if (a == "--gae-epochs") gae_epochs = std::atoll(next().c_str());
     else if (a == "--integration-epochs") integration_epochs = std::atoll(next().c_str());
     else if (a == "--cluster") cluster_method = next();
+    else if (a == "--high-input") high_input = next();  // integration input of the clean modality
     else { std::fprintf(stderr, "unknown flag %s\n", a.c_str()); return 2; }
   }
   auto p = ParsePreset(preset);
@@ -200,6 +204,11 @@ int Main(int argc, char** argv) {
   if (diff_epochs > 0) o.diffusion.max_epochs = diff_epochs;
   if (sample_steps > 0) o.diffusion.sample_steps = sample_steps;
   if (diff_patience >= 0) o.diffusion.patience = diff_patience;
+  if (high_input != "features" && high_input != "embedding") {
+    std::fprintf(stderr, "--high-input: '%s' is not features|embedding\n", high_input.c_str());
+    return 2;
+  }
+  o.integrate_high_features = high_input == "features";
   if (gae_epochs > 0) o.gae.epochs = gae_epochs;
   if (integration_epochs > 0) o.integration.epochs = integration_epochs;
   if (!cluster_method.empty()) {
@@ -208,7 +217,8 @@ int Main(int argc, char** argv) {
     o.cluster.method = *m;
   }
   o.threads = threads;
-  std::printf("preset %s, kind %s, torch threads %d\n", preset.c_str(), JobKindName(o.kind),
+  std::printf("preset %s, kind %s, integration input of the clean modality: %s, torch threads %d\n",
+              preset.c_str(), JobKindName(o.kind), high_input.c_str(),
               threads > 0 ? threads : torch::get_num_threads());
 
   if (n_spots > 0) {
@@ -251,8 +261,8 @@ int Main(int argc, char** argv) {
     return 0;
   }
 
-  std::printf("RNA sd %.1f dropout %.2f, ARI. raw_*: PCA + k-means; naive: PCA + k-means on "
-              "spatially smoothed concatenated PCs; gae_*, integrated: %s\n", sd, dropout,
+  std::printf("RNA sd %.1f dropout %.2f, protein sd %.1f, ARI. raw_*: PCA + k-means; naive: PCA + k-means on "
+              "spatially smoothed concatenated PCs; gae_*, integrated: %s\n", sd, dropout, prot_sd,
               ClusterMethodName(o.cluster.method));
   std::printf("%4s %8s %8s %8s %8s %8s %10s %9s %4s %8s %10s\n", "seed", "raw_rna", "raw_prot", "gae_rna",
               "gae_prot", "naive", "integrated", "denoised", "low", "total_s", "errors");
@@ -264,6 +274,7 @@ int Main(int argc, char** argv) {
     so.rna_dropout = dropout;
     so.seed = seed;
     so.rna_marker_fold = rna_fold;
+    so.protein_noise_sd = prot_sd;
     so.protein_marker_fold = prot_fold;
     auto r = RunOne(so, o, true, baselines_only);
     if (!r.ok()) { std::fprintf(stderr, "%s\n", std::string(r.status().message()).c_str()); return 1; }

@@ -213,6 +213,7 @@ UnsValue Params(const PipelineOptions& o) {
   p.Set("spatial_k", UnsValue::Int(o.integration.spatial_k));
   p.Set("feature_k", UnsValue::Int(o.integration.feature_k));
   p.Set("contrastive_batch", UnsValue::Int(o.integration.contrastive_batch));
+  p.Set("integration_high_input", UnsValue::String(o.integrate_high_features ? "features" : "embedding"));
   p.Set("labels_key", UnsValue::String(o.labels_key));
   return p;
 }
@@ -494,8 +495,14 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
       result.joint = result.denoised;
       stage_done("cluster", t0);
     } else {
-      // Integration: feature graphs on each modality's embedding, spatial graph shared.
+      // Integration: feature graphs on each modality's input, spatial graph shared.
       t0 = Clock::now();
+      if (options.integrate_high_features) {
+        // The high-quality modality is preprocessed in every path (with a
+        // trained model too: the model's features and loadings).
+        const std::optional<PreprocessedModality>& ph = low == 1 ? p2 : p1;
+        (low == 1 ? in2 : in1) = ph->features;
+      }
       IntegrationGraphs graphs;
       CANDIES_ASSIGN_OR_RETURN(KnnResult sk,
                                SpatialKnn(result.spatial, n, 2, options.integration.spatial_k));
@@ -509,7 +516,7 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
       // generator earlier stages used (saving a model constructs modules, and
       // an applied model skips training), so that --save-model, a daemon run
       // and a local run give the same result for the same seed.
-      SeedEverything(options.seed ^ 0x9e3779b97f4a7c15ull);
+      SeedEverything(options.seed ^ kIntegrationSeedSalt);
       CANDIES_ASSIGN_OR_RETURN(IntegrationResult ir,
                                TrainIntegration(in1, in2, graphs, options.integration, device,
                                                 progress, cancel));

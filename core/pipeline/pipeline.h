@@ -44,6 +44,10 @@ absl::StatusOr<LowQuality> ParseLowQuality(absl::string_view text);  // "auto" |
 // GaeOptions (core/models/gae.h) and IntegrationOptions (core/models/integration.h)
 // are the per-stage settings.
 
+// The integration reseeds the global generator with seed ^ this salt, so its
+// result does not depend on how much randomness earlier stages drew.
+inline constexpr uint64_t kIntegrationSeedSalt = 0x9e3779b97f4a7c15ull;
+
 struct PipelineOptions {
   Preset preset = Preset::kFast;
   JobKind kind = JobKind::kFull;
@@ -69,6 +73,14 @@ struct PipelineOptions {
   // kFull / kDenoise: return the trained model in PipelineResult::trained_model.
   bool keep_trained_model = false;
   bool keep_raw_in_denoised = true;  // layers["raw"] in the denoised AnnData
+  // The integration's input for the high-quality modality: its preprocessed
+  // features (PCA / LSI; the paper's "enhanced multi-omics data" for the
+  // modality that was not denoised), or, when false, its GAE embedding (the
+  // authors' tutorial). The GAE embedding has been through two spatial graph
+  // convolutions already; the integration's spatial view adds a third, which
+  // erodes domain corners (docs/SCIENCE.md, "graph ceiling"). The low-quality
+  // modality always enters as its (denoised) embedding.
+  bool integrate_high_features = true;
 
   // The preset's defaults (every field above), for `n_clusters` domains.
   static PipelineOptions FromPreset(Preset preset);

@@ -8,7 +8,11 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "core/graph/graph.h"
 #include "core/metrics/metrics.h"
+#include "core/models/integration.h"
+#include "core/preprocess/preprocess.h"
+#include "core/runtime/runtime.h"
 #include "core/pipeline/trained_model_internal.h"
 #include "core/sim/simulator.h"
 #include "gtest/gtest.h"
@@ -86,6 +90,49 @@ TEST(PipelineTest, EndToEndSmallGridIsAccurateAndDeterministic) {
   EXPECT_EQ(u->Find("low_quality")->str, "mod1");
   EXPECT_NE(u->Find("seconds"), nullptr);
   EXPECT_NE(u->Find("version"), nullptr);
+}
+
+// What the integration consumes: the low-quality modality's embedding and the
+// high-quality modality's preprocessed features (or its GAE embedding when
+// integrate_high_features is off). Rebuilt here from the pieces the result
+// exposes, the joint embedding must come out bit for bit the same.
+TEST(PipelineTest, IntegrationTakesTheHighQualityFeaturesByDefault) {
+  Inputs in = Small();
+  for (bool high_features : {true, false}) {
+    SCOPED_TRACE(high_features ? "features" : "embedding");
+    PipelineOptions o = SmallOptions();
+    o.integrate_high_features = high_features;
+    auto r = RunPipeline(in.rna, in.prot, o);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->low_quality, "mod1");
+    const UnsValue* params = r->uns.Find("params");
+    ASSERT_NE(params, nullptr);
+    ASSERT_NE(params->Find("integration_high_input"), nullptr);
+    EXPECT_EQ(params->Find("integration_high_input")->str, high_features ? "features" : "embedding");
+
+    torch::Tensor high = r->emb_mod2;
+    if (high_features) {
+      PreprocessOptions popts = o.preprocess;
+      popts.seed = o.seed;
+      auto p = PreprocessModality(*in.prot.adata, ModalityKind::kProtein, popts);
+      ASSERT_TRUE(p.ok()) << p.status();
+      high = p->features;
+      ASSERT_NE(high.size(1), r->emb_mod2.size(1)) << "PCA width differs from the GAE latent";
+    }
+    const int64_t n = r->emb_mod1.size(0);
+    auto sk = SpatialKnn(r->spatial, n, 2, o.integration.spatial_k);
+    auto f1 = FeatureKnn(r->emb_mod1, o.integration.feature_k);
+    auto f2 = FeatureKnn(high, o.integration.feature_k);
+    ASSERT_TRUE(sk.ok() && f1.ok() && f2.ok());
+    IntegrationGraphs g;
+    g.spatial1 = g.spatial2 = NormalizedAdjacency(*sk, n, torch::kCPU);
+    g.feature1 = NormalizedAdjacency(*f1, n, torch::kCPU);
+    g.feature2 = NormalizedAdjacency(*f2, n, torch::kCPU);
+    SeedEverything(o.seed ^ kIntegrationSeedSalt);
+    auto ir = TrainIntegration(r->emb_mod1, high, g, o.integration, torch::kCPU);
+    ASSERT_TRUE(ir.ok()) << ir.status();
+    EXPECT_TRUE(torch::equal(ir->joint, r->joint));
+  }
 }
 
 TEST(PipelineTest, UnsupervisedSelectionPicksNoisierModalityAndMatchesShuffledSpots) {
