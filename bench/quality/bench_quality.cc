@@ -67,21 +67,19 @@ void CountErrors(const std::vector<int32_t>& truth, const std::vector<int32_t>& 
 }
 
 // The spots a spatial graph convolution cannot place by itself: those whose
-// own domain holds less than half of the weight of A^h, the normalised k=3
-// spatial operator applied h times (h = 1..3: the GAE's two GCN layers, then
+// own domain holds less than half of the weight of A^h, the normalised spatial
+// operator `adj` applied h times (h = 1..3: the GAE's two GCN layers, then
 // the integration's spatial view). These lie on corners and tips of domains;
 // only the feature view can rescue them.
-void PrintGraphCeiling(const std::vector<int32_t>& truth, const std::vector<float>& coords) {
+void PrintGraphCeiling(const std::vector<int32_t>& truth, const torch::Tensor& adj, int64_t k) {
   const int64_t n = static_cast<int64_t>(truth.size());
-  auto knn = SpatialKnn(coords, n, 2, 3);
-  if (!knn.ok()) return;
-  auto a = NormalizedAdjacency(*knn, n, torch::kCPU);
   auto onehot =
       torch::one_hot(torch::tensor(std::vector<int64_t>(truth.begin(), truth.end()))).to(torch::kFloat);
   auto p = onehot;
-  std::printf("spots with < 50%% own-domain weight after h hops of the k=3 spatial graph:");
+  std::printf("spots with < 50%% own-domain weight after h hops of the k=%ld spatial graph:",
+              static_cast<long>(k));
   for (int h = 1; h <= 3; ++h) {
-    p = torch::mm(a, p);
+    p = torch::mm(adj, p);
     auto share = (p * onehot).sum(1) / p.sum(1);
     // ARI if every spot took the domain with the most weight (ties: lowest id).
     auto arg = p.argmax(1).to(torch::kInt32).contiguous();
@@ -93,14 +91,9 @@ void PrintGraphCeiling(const std::vector<int32_t>& truth, const std::vector<floa
   std::printf("  (of %ld)\n", static_cast<long>(n));
 }
 
-// PCA + k-means on spatially smoothed (A X, k=3 graph) concatenated features.
+// PCA + k-means on spatially smoothed (adj X) concatenated features.
 double NaiveBaseline(const PreprocessedModality& a, const PreprocessedModality& b,
-                     const std::vector<float>& coords, const std::vector<int32_t>& truth,
-                     uint64_t seed) {
-  const int64_t n = a.features.size(0);
-  auto knn = SpatialKnn(coords, n, 2, 3);
-  if (!knn.ok()) return NAN;
-  auto adj = NormalizedAdjacency(*knn, n, torch::kCPU);
+                     const torch::Tensor& adj, const std::vector<int32_t>& truth, uint64_t seed) {
   auto x = torch::cat({pp::Scale(a.features), pp::Scale(b.features)}, 1);
   auto smooth = torch::mm(adj, x);
   auto pcs = pp::Pca(smooth, 20, seed);
@@ -125,11 +118,16 @@ absl::StatusOr<Row> RunOne(const SimulatorOptions& so, const PipelineOptions& ba
     // Raw baselines: PCA (the preprocessed features) + k-means, the classical recipe.
     row.raw_rna = ClusterAri(p1->features, sim->domain, ClusterMethod::kKmeans, so.seed);
     row.raw_prot = ClusterAri(p2->features, sim->domain, ClusterMethod::kKmeans, so.seed);
-    std::vector<float> coords;
+    // The pipeline's spatial graph (k = gae.spatial_k, 3), shared by the
+    // ceiling and the naive baseline.
     const Matrix& s = rna->obsm.at("spatial");
-    coords.assign(s.values.begin(), s.values.end());
-    if (so.seed == 0) PrintGraphCeiling(sim->domain, coords);  // the geometry is the same for every seed
-    row.naive = NaiveBaseline(*p1, *p2, coords, sim->domain, so.seed);
+    const std::vector<float> coords(s.values.begin(), s.values.end());
+    const int64_t n = rna->n_obs();
+    auto knn = SpatialKnn(coords, n, 2, o.gae.spatial_k);
+    if (!knn.ok()) return knn.status();
+    auto adj = NormalizedAdjacency(*knn, n, torch::kCPU);
+    if (so.seed == 0) PrintGraphCeiling(sim->domain, adj, o.gae.spatial_k);  // same geometry every seed
+    row.naive = NaiveBaseline(*p1, *p2, adj, sim->domain, so.seed);
   }
   if (baselines_only) return row;
   auto r = RunPipeline({"rna", ModalityKind::kRna, rna}, {"prot", ModalityKind::kProtein, prot}, o);

@@ -11,9 +11,9 @@
 #include "core/graph/graph.h"
 #include "core/metrics/metrics.h"
 #include "core/models/integration.h"
+#include "core/pipeline/trained_model_internal.h"
 #include "core/preprocess/preprocess.h"
 #include "core/runtime/runtime.h"
-#include "core/pipeline/trained_model_internal.h"
 #include "core/sim/simulator.h"
 #include "gtest/gtest.h"
 
