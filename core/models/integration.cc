@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <tuple>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -80,6 +82,77 @@ struct IntegrationNetImpl : torch::nn::Module {
 };
 TORCH_MODULE(IntegrationNet);
 
+struct Member {
+  torch::Tensor joint, attention;  // on the device
+  std::vector<double> losses;
+};
+
+// One network, trained from the current state of the global generator.
+// `first_step` numbers its epochs within the whole ensemble's progress.
+absl::StatusOr<Member> TrainMember(const torch::Tensor& a1, const torch::Tensor& a2,
+                                   const IntegrationGraphs& g, const IntegrationOptions& options,
+                                   const torch::Device& device, int64_t first_step,
+                                   int64_t total_steps, std::chrono::steady_clock::time_point t0,
+                                   const ProgressSink& progress, const CancelToken* cancel) {
+  const int64_t n = a1.size(0);
+  IntegrationNet net(a1.size(1), a2.size(1), options.out_dim);
+  net->to(device);
+  torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(options.lr));
+  Member m;
+  double best = std::numeric_limits<double>::infinity();
+  int64_t bad = 0;
+  for (int64_t epoch = 1; epoch <= options.epochs; ++epoch) {
+    opt.zero_grad();
+    auto hs1 = net->enc1->forward(a1, g.spatial1), hs2 = net->enc2->forward(a2, g.spatial2);
+    auto hf1 = net->enc1->forward(a1, g.feature1), hf2 = net->enc2->forward(a2, g.feature2);
+    auto fused = net->Fuse((hs1 + hs2) / 2, (hf1 + hf2) / 2);
+    const auto& h = fused.first;
+    auto recon = torch::mse_loss(net->dec1->forward(h, g.spatial1), a1) +
+                 torch::mse_loss(net->dec2->forward(h, g.spatial2), a2) +
+                 torch::mse_loss(net->dec1->forward(h, g.feature1), a1) +
+                 torch::mse_loss(net->dec2->forward(h, g.feature2), a2);
+    auto perm = torch::randperm(n, torch::TensorOptions().dtype(torch::kLong));
+    auto contrast =
+        NtXentMinibatched(hs1, hs2, options.temperature, options.contrastive_batch, perm) +
+        NtXentMinibatched(hf1, hf2, options.temperature, options.contrastive_batch, perm);
+    auto loss = recon + contrast;
+    const double lv = loss.item<double>();
+    if (!std::isfinite(lv)) break;  // keep the parameters of the last finite step
+    loss.backward();
+    opt.step();
+    m.losses.push_back(lv);
+    const int64_t step = first_step + epoch;
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ProgressEvent ev{"integrate", step, total_steps, lv,
+                     el / static_cast<double>(step) * static_cast<double>(total_steps - step), ""};
+    if (ReportAndCheckCancel(progress, cancel, ev))
+      return absl::CancelledError(absl::StrCat("integrate: cancelled at epoch ", epoch));
+    if (lv + options.min_delta < best) {
+      best = lv;
+      bad = 0;
+    } else if (++bad >= options.patience) {
+      break;
+    }
+  }
+  torch::NoGradGuard ng;
+  auto hs1 = net->enc1->forward(a1, g.spatial1), hs2 = net->enc2->forward(a2, g.spatial2);
+  auto hf1 = net->enc1->forward(a1, g.feature1), hf2 = net->enc2->forward(a2, g.feature2);
+  std::tie(m.joint, m.attention) = net->Fuse((hs1 + hs2) / 2, (hf1 + hf2) / 2);
+  return m;
+}
+
+// Top `k` principal component scores of the centred rows of x (N x d), from
+// the d x d covariance (memory O(N d)); each component's sign is fixed so its
+// largest loading is positive, so the result does not depend on the solver.
+torch::Tensor PrincipalScores(const torch::Tensor& x, int64_t k) {
+  auto xc = (x - x.mean(0, true)).to(torch::kDouble);
+  auto eig = torch::linalg_eigh(torch::mm(xc.t(), xc));
+  auto vecs = std::get<1>(eig).flip({1}).narrow(1, 0, std::min<int64_t>(k, x.size(1)));  // descending
+  auto idx = vecs.abs().argmax(0);
+  auto sign = torch::sign(vecs.gather(0, idx.unsqueeze(0)));
+  return torch::mm(xc, vecs * sign).to(x.scalar_type());
+}
+
 }  // namespace
 
 absl::StatusOr<IntegrationResult> TrainIntegration(const torch::Tensor& x1,
@@ -94,58 +167,29 @@ absl::StatusOr<IntegrationResult> TrainIntegration(const torch::Tensor& x1,
   if (options.out_dim < 1 || options.temperature <= 0 || options.contrastive_batch < 2)
     return absl::InvalidArgumentError(
         "integration: out_dim >= 1, temperature > 0 and contrastive_batch >= 2 are required");
-  const int64_t n = x1.size(0);
+  if (options.ensemble < 1 || options.ensemble > kMaxIntegrationEnsemble)
+    return absl::InvalidArgumentError(absl::StrCat("integration: ensemble must be in 1..",
+                                                   kMaxIntegrationEnsemble, ", got ",
+                                                   options.ensemble));
   try {
     auto a1 = x1.to(device, torch::kFloat32), a2 = x2.to(device, torch::kFloat32);
-    auto s1 = graphs.spatial1.to(device), f1 = graphs.feature1.to(device);
-    auto s2 = graphs.spatial2.to(device), f2 = graphs.feature2.to(device);
-    IntegrationNet net(a1.size(1), a2.size(1), options.out_dim);
-    net->to(device);
-    torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(options.lr));
-    IntegrationResult result;
-    double best = std::numeric_limits<double>::infinity();
-    int64_t bad = 0;
+    IntegrationGraphs g{graphs.spatial1.to(device), graphs.feature1.to(device),
+                        graphs.spatial2.to(device), graphs.feature2.to(device)};
+    const int64_t total = options.epochs * options.ensemble;
     const auto t0 = std::chrono::steady_clock::now();
-    for (int64_t epoch = 1; epoch <= options.epochs; ++epoch) {
-      opt.zero_grad();
-      auto hs1 = net->enc1->forward(a1, s1), hs2 = net->enc2->forward(a2, s2);
-      auto hf1 = net->enc1->forward(a1, f1), hf2 = net->enc2->forward(a2, f2);
-      auto fused = net->Fuse((hs1 + hs2) / 2, (hf1 + hf2) / 2);
-      const auto& h = fused.first;
-      auto recon = torch::mse_loss(net->dec1->forward(h, s1), a1) +
-                   torch::mse_loss(net->dec2->forward(h, s2), a2) +
-                   torch::mse_loss(net->dec1->forward(h, f1), a1) +
-                   torch::mse_loss(net->dec2->forward(h, f2), a2);
-      auto perm = torch::randperm(n, torch::TensorOptions().dtype(torch::kLong));
-      auto contrast =
-          NtXentMinibatched(hs1, hs2, options.temperature, options.contrastive_batch, perm) +
-          NtXentMinibatched(hf1, hf2, options.temperature, options.contrastive_batch, perm);
-      auto loss = recon + contrast;
-      const double lv = loss.item<double>();
-      if (!std::isfinite(lv)) break;  // keep the parameters of the last finite step
-      loss.backward();
-      opt.step();
-      result.losses.push_back(lv);
-      result.epochs_run = epoch;
-      const double el =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      ProgressEvent ev{"integrate", epoch, options.epochs, lv,
-                       el / static_cast<double>(epoch) * static_cast<double>(options.epochs - epoch), ""};
-      if (ReportAndCheckCancel(progress, cancel, ev))
-        return absl::CancelledError(absl::StrCat("integrate: cancelled at epoch ", epoch));
-      if (lv + options.min_delta < best) {
-        best = lv;
-        bad = 0;
-      } else if (++bad >= options.patience) {
-        break;
-      }
+    IntegrationResult result;
+    std::vector<torch::Tensor> joints, attentions;
+    for (int64_t k = 0; k < options.ensemble; ++k) {
+      auto m = TrainMember(a1, a2, g, options, device, k * options.epochs, total, t0, progress, cancel);
+      if (!m.ok()) return m.status();
+      joints.push_back(m->joint);
+      attentions.push_back(m->attention);
+      result.losses.push_back(std::move(m->losses));
     }
     torch::NoGradGuard ng;
-    auto hs1 = net->enc1->forward(a1, s1), hs2 = net->enc2->forward(a2, s2);
-    auto hf1 = net->enc1->forward(a1, f1), hf2 = net->enc2->forward(a2, f2);
-    auto fused = net->Fuse((hs1 + hs2) / 2, (hf1 + hf2) / 2);
-    result.joint = fused.first.to(torch::kCPU).contiguous();
-    result.attention = fused.second.to(torch::kCPU).contiguous();
+    torch::Tensor joint = joints.size() == 1 ? joints[0] : PrincipalScores(torch::cat(joints, 1), options.out_dim);
+    result.joint = joint.to(torch::kCPU).contiguous();
+    result.attention = torch::stack(attentions).mean(0).to(torch::kCPU).contiguous();
     return result;
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("integrate: LibTorch error: ", e.what()));

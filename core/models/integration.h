@@ -13,6 +13,9 @@
 
 namespace candies {
 
+// The largest IntegrationOptions::ensemble accepted (time grows linearly with it).
+inline constexpr int64_t kMaxIntegrationEnsemble = 16;
+
 struct IntegrationOptions {
   int64_t out_dim = 64;
   int64_t epochs = 200;
@@ -25,6 +28,13 @@ struct IntegrationOptions {
   // NT-Xent over all spots is O(N^2) memory; above this many spots it is
   // computed over random minibatches of this size (memory linear in N).
   int64_t contrastive_batch = 4096;
+  // Integrations trained one after another from different initialisations
+  // (the same generator stream, so a seed still fixes the result). With more
+  // than one, the joint embedding is the top out_dim principal components of
+  // their concatenated joint embeddings: the spread across initialisations
+  // is larger than most hyperparameter effects (docs/SCIENCE.md, "Integration
+  // ensemble"). 1 is the authors' single network.
+  int64_t ensemble = 1;
 };
 
 // SimCLR NT-Xent between z1 and z2 (N x d each): row i of z1 and row i of z2 are
@@ -42,12 +52,13 @@ struct IntegrationGraphs {
 };
 
 struct IntegrationResult {
-  torch::Tensor joint;          // N x out_dim CPU float32
-  torch::Tensor attention;      // N x 2 (spatial, feature) view weights
-  std::vector<double> losses;   // per epoch run
-  int64_t epochs_run = 0;
+  torch::Tensor joint;      // N x out_dim CPU float32
+  torch::Tensor attention;  // N x 2 (spatial, feature) view weights, mean over the members
+  std::vector<std::vector<double>> losses;  // per member, per epoch run
 };
 
+// Trains options.ensemble integration networks (sequentially, on `device`).
+// Progress steps run over all members' epochs; cancellation is checked every epoch.
 absl::StatusOr<IntegrationResult> TrainIntegration(const torch::Tensor& x1,
                                                    const torch::Tensor& x2,
                                                    const IntegrationGraphs& graphs,

@@ -67,12 +67,77 @@ TEST(IntegrationTest, TrainsAndSeparatesTwoGroups) {
   EXPECT_EQ(r->joint.size(0), n);
   EXPECT_EQ(r->joint.size(1), 8);
   EXPECT_EQ(r->attention.size(1), 2);
-  EXPECT_LT(r->losses.back(), r->losses.front());
+  ASSERT_EQ(r->losses.size(), 1u);
+  EXPECT_LT(r->losses[0].back(), r->losses[0].front());
   // Group centroids are further apart than the within-group spread.
   auto a = r->joint.narrow(0, 0, n / 2), b = r->joint.narrow(0, n / 2, n / 2);
   const double between = (a.mean(0) - b.mean(0)).norm().item<double>();
   const double within = (a - a.mean(0)).norm(2, 1).mean().item<double>();
   EXPECT_GT(between, within);
+}
+
+// Two groups, identity graphs: a small problem every integration test shares.
+struct TwoGroups {
+  torch::Tensor x1, x2;
+  IntegrationGraphs g;
+};
+TwoGroups MakeTwoGroups(int64_t n) {
+  torch::manual_seed(3);
+  auto group = torch::cat({torch::zeros({n / 2}), torch::ones({n / 2})}).unsqueeze(1);
+  return {group * 3 + torch::randn({n, 6}), group * 3 + torch::randn({n, 4}),
+          IntegrationGraphs{Identity(n), Identity(n), Identity(n), Identity(n)}};
+}
+
+TEST(IntegrationTest, EnsembleIsThePrincipalComponentsOfItsMembers) {
+  const int64_t n = 60;
+  TwoGroups d = MakeTwoGroups(n);
+  IntegrationOptions o;
+  o.epochs = 20;
+  o.out_dim = 5;
+  // The members are the networks single runs train one after another from
+  // the same generator stream.
+  torch::manual_seed(11);
+  auto m1 = TrainIntegration(d.x1, d.x2, d.g, o, torch::kCPU);
+  auto m2 = TrainIntegration(d.x1, d.x2, d.g, o, torch::kCPU);
+  ASSERT_TRUE(m1.ok() && m2.ok());
+  EXPECT_FALSE(torch::allclose(m1->joint, m2->joint)) << "members start from different weights";
+  o.ensemble = 2;
+  torch::manual_seed(11);
+  auto e = TrainIntegration(d.x1, d.x2, d.g, o, torch::kCPU);
+  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_EQ(e->losses.size(), 2u);
+  EXPECT_EQ(e->losses[0], m1->losses[0]);
+  EXPECT_EQ(e->losses[1], m2->losses[0]);
+  ASSERT_EQ(e->joint.sizes(), (std::vector<int64_t>{n, 5}));
+  EXPECT_TRUE(torch::allclose(e->attention, (m1->attention + m2->attention) / 2, 1e-5, 1e-6));
+  // Independently: SVD of the centred concatenation; U S up to each column's sign.
+  auto cat = torch::cat({m1->joint, m2->joint}, 1).to(torch::kDouble);
+  auto svd = torch::linalg_svd(cat - cat.mean(0, true), /*full_matrices=*/false);
+  auto scores = (std::get<0>(svd) * std::get<1>(svd)).narrow(1, 0, 5);
+  auto got = e->joint.to(torch::kDouble);
+  for (int64_t c = 0; c < 5; ++c) {
+    const double sign = (got.select(1, c) * scores.select(1, c)).sum().item<double>() > 0 ? 1 : -1;
+    EXPECT_TRUE(torch::allclose(got.select(1, c), sign * scores.select(1, c), 1e-3, 1e-3))
+        << "component " << c;
+  }
+  // Same seed, same ensemble.
+  torch::manual_seed(11);
+  auto again = TrainIntegration(d.x1, d.x2, d.g, o, torch::kCPU);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(torch::equal(again->joint, e->joint));
+}
+
+TEST(IntegrationTest, EnsembleSizeOutsideItsRangeNamesTheField) {
+  TwoGroups d = MakeTwoGroups(20);
+  IntegrationOptions o;
+  o.epochs = 2;
+  for (int64_t bad : {int64_t{0}, kMaxIntegrationEnsemble + 1}) {
+    o.ensemble = bad;
+    auto r = TrainIntegration(d.x1, d.x2, d.g, o, torch::kCPU);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("ensemble"), std::string::npos) << r.status();
+  }
 }
 
 }  // namespace
