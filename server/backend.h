@@ -40,7 +40,7 @@ struct JobSpec {
   uint64_t seed = 0;
   std::string labels_key;
   std::string device = "auto";
-  std::string cluster_method = "mclust";
+  std::string cluster_method;  // empty: the preset's
   int threads = 0;          // CPU threads for this job (0: backend default)
   std::string result_path;  // where the backend writes the result .h5ad
   // Where the backend writes the denoised low-quality modality (.h5ad), when

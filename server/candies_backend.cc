@@ -65,7 +65,9 @@ absl::StatusOr<std::string> RunImpl(const JobSpec& spec, const ProgressSink& pro
   o.device = spec.device;
   o.seed = spec.seed;
   o.threads = spec.threads;
-  CANDIES_ASSIGN_OR_RETURN(o.cluster.method, ParseClusterMethod(spec.cluster_method));
+  if (!spec.cluster_method.empty()) {  // else the preset's
+    CANDIES_ASSIGN_OR_RETURN(o.cluster.method, ParseClusterMethod(spec.cluster_method));
+  }
   if (spec.model != nullptr) {
     const auto* resident = dynamic_cast<const TrainedResident*>(spec.model.get());
     if (resident == nullptr) return absl::InternalError("model: not a CANDIES trained model");

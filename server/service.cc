@@ -133,7 +133,7 @@ absl::Status CandiesService::Enqueue(const v1::Job& job) {
   spec.seed = r.seed();
   spec.labels_key = r.labels_key();
   spec.device = options_.device;
-  spec.cluster_method = r.cluster_method().empty() ? "mclust" : r.cluster_method();
+  spec.cluster_method = r.cluster_method();  // empty: the preset's (resolved by the backend)
   spec.model_id = r.model_id();
   if (!job.model_id().empty()) spec.save_model_dir = store_->ModelDir(job.model_id());
   spec.result_path = store_->ResultPath(job.id());
@@ -534,10 +534,9 @@ grpc::Status CandiesService::SubmitJob(grpc::ServerContext* ctx, const v1::Submi
       return Invalid("preset", absl::StrCat("'", r.preset(), "' is not fast|paper"));
     }
     if (r.deadline_seconds() < 0) return Invalid("deadline_seconds", "must be >= 0");
-    if (r.cluster_method().empty()) r.set_cluster_method("mclust");
-    if (!OneOf(r.cluster_method(), {"mclust", "leiden", "kmeans"})) {
-      return Invalid("cluster_method",
-                     absl::StrCat("'", r.cluster_method(), "' is not mclust|leiden|kmeans"));
+    if (!r.cluster_method().empty() && !OneOf(r.cluster_method(), {"mclust", "leiden", "kmeans"})) {
+      return Invalid("cluster_method", absl::StrCat("'", r.cluster_method(),
+                                                    "' is not mclust|leiden|kmeans (or empty: the preset's)"));
     }
     const bool trains = r.kind() == "full" || r.kind() == "denoise";
     if (!r.model_id().empty()) {

@@ -257,7 +257,7 @@ int RunSubmit(const std::vector<std::string>& argv) {
                                  {"labels-key", true, "obs column with true domains", ""},
                                  {"priority", true, "higher runs first", "0"},
                                  {"deadline-seconds", true, "0: none", "0"},
-                                 {"cluster-method", true, "mclust | leiden | kmeans", "mclust"},
+                                 {"cluster-method", true, "mclust | leiden | kmeans (default: the preset's)", ""},
                                  {"model", true, "apply this trained model (candies models) instead of training", ""},
                                  {"save-model", false, "keep the trained model on the server (prints its id)", ""}});
   Args args;

@@ -34,7 +34,7 @@ std::vector<FlagSpec> Specs() {
       {"device", true, "auto | cpu | cuda | cuda:N", "auto"},
       {"seed", true, "random seed", "0"},
       {"threads", true, "CPU threads (0: LibTorch default)", "0"},
-      {"cluster-method", true, "mclust | leiden | kmeans", "mclust"},
+      {"cluster-method", true, "mclust | leiden | kmeans (default: the preset's: kmeans for fast, mclust for paper)", ""},
       {"no-denoise", false, "skip the diffusion denoiser (integrate the GAE embeddings)", ""},
       {"out-denoised", true, "also write the denoised low-quality modality (.h5ad; input values in layers[\"raw\"])", ""},
       {"save-model", true, "save the trained model (encoders, denoiser, decoder) to this folder (with --server: any value keeps it on the server)", ""},
@@ -127,9 +127,11 @@ int RunRun(const std::vector<std::string>& argv) {
   auto threads = args->GetInt("threads");
   if (!threads.ok()) return Fail(threads.status());
   o.threads = static_cast<int>(*threads);
-  auto method = ParseClusterMethod(args->Get("cluster-method"));
-  if (!method.ok()) return Fail(method.status());
-  o.cluster.method = *method;
+  if (!args->Get("cluster-method").empty()) {  // else the preset's
+    auto method = ParseClusterMethod(args->Get("cluster-method"));
+    if (!method.ok()) return Fail(method.status());
+    o.cluster.method = *method;
+  }
 
   ModalityInput m1, m2;
   auto kind1 = ParseModalityKind(args->Get("mod1-kind"));

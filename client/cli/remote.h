@@ -17,7 +17,7 @@ struct RemoteRun {
   std::string mod1_kind, mod2_kind;  // rna | protein | atac
   std::string kind = "full";         // full | integrate
   int64_t n_clusters = 0;
-  std::string low_quality = "auto", preset = "fast", labels_key, cluster_method = "mclust";
+  std::string low_quality = "auto", preset = "fast", labels_key, cluster_method;  // empty: the preset's
   uint64_t seed = 0;
   std::string load_model;  // a server model id to apply
   bool save_model = false;  // keep the trained model on the server (prints its id)
