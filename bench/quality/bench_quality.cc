@@ -2,10 +2,11 @@
 // (ALGORITHM.md section 5), with per-modality and naive baselines, per-stage
 // seconds and peak RSS. Prints tables; it is not a timed test.
 //
-//   bench_quality [--seeds 5] [--preset fast|paper] [--rna-noise-sd 3] [--rna-dropout 0.3]
+//   bench_quality [--seeds 5] [--seed0 0] [--preset fast|paper] [--rna-noise-sd 3] [--rna-dropout 0.3]
 //                 [--grid-sweep] [--n-spots N] [--threads N] [--denoise]
 //                 [--temperature T] [--diffusion-epochs E] [--diffusion-patience P] [--sample-steps S]
-//                 [--gae-epochs E] [--integration-epochs E] [--cluster mclust|kmeans|leiden]
+//                 [--gae-epochs E] [--integration-epochs E] [--integration-ensemble M]
+//                 [--feature-k K] [--cluster mclust|kmeans|leiden]
 //                 [--high-input features|embedding] [--protein-noise-sd SD]
 #include <sys/resource.h>
 
@@ -43,14 +44,7 @@ struct Row {
 // them touch another domain (4-neighbourhood on the simulator's grid).
 void CountErrors(const std::vector<int32_t>& truth, const std::vector<int32_t>& pred,
                  const std::vector<float>& coords, int* errors, int* boundary) {
-  std::map<int32_t, std::map<int32_t, int>> votes;
-  for (size_t i = 0; i < truth.size(); ++i) ++votes[pred[i]][truth[i]];
-  std::map<int32_t, int32_t> majority;
-  for (const auto& [c, v] : votes) {
-    int best = -1;
-    for (const auto& [t, count] : v)
-      if (count > best) best = count, majority[c] = t;
-  }
+  std::map<int32_t, int32_t> majority = MajorityDomains(truth, pred);
   std::map<std::pair<int, int>, int32_t> at;
   for (size_t i = 0; i < truth.size(); ++i)
     at[{static_cast<int>(coords[2 * i]), static_cast<int>(coords[2 * i + 1])}] = truth[i];
@@ -152,7 +146,7 @@ double PeakRssMiB() {
 }
 
 int Main(int argc, char** argv) {
-  int seeds = 5, threads = 0;
+  int seeds = 5, seed0 = 0, threads = 0;
   std::string preset = "fast";
   double sd = 3, dropout = 0.3;
   double prot_sd = SimulatorOptions().protein_noise_sd;
@@ -162,7 +156,7 @@ int Main(int argc, char** argv) {
   int64_t n_spots = 0;
   double temperature = -1;
   int64_t diff_epochs = 0, sample_steps = 0, diff_patience = -1;
-  int64_t gae_epochs = 0, integration_epochs = 0;
+  int64_t gae_epochs = 0, integration_epochs = 0, feature_k = 0, ensemble = 0;
   std::string cluster_method, high_input = "features";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -171,6 +165,7 @@ int Main(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--seeds") seeds = std::atoi(next().c_str());
+    else if (a == "--seed0") seed0 = std::atoi(next().c_str());  // the table's first seed
     else if (a == "--preset") preset = next();
     else if (a == "--rna-noise-sd") sd = std::atof(next().c_str());
     else if (a == "--rna-dropout") dropout = std::atof(next().c_str());
@@ -188,6 +183,8 @@ int Main(int argc, char** argv) {
     else if (a == "--diffusion-patience") diff_patience = std::atoll(next().c_str());  // 0: off
     else if (a == "--gae-epochs") gae_epochs = std::atoll(next().c_str());
     else if (a == "--integration-epochs") integration_epochs = std::atoll(next().c_str());
+    else if (a == "--integration-ensemble") ensemble = std::atoll(next().c_str());
+    else if (a == "--feature-k") feature_k = std::atoll(next().c_str());  // integration feature graph
     else if (a == "--cluster") cluster_method = next();
     else if (a == "--high-input") high_input = next();  // integration input of the clean modality
     else { std::fprintf(stderr, "unknown flag %s\n", a.c_str()); return 2; }
@@ -209,14 +206,17 @@ int Main(int argc, char** argv) {
   o.integrate_high_features = high_input == "features";
   if (gae_epochs > 0) o.gae.epochs = gae_epochs;
   if (integration_epochs > 0) o.integration.epochs = integration_epochs;
+  if (feature_k > 0) o.integration.feature_k = feature_k;
+  if (ensemble > 0) o.integration.ensemble = ensemble;
   if (!cluster_method.empty()) {
     auto m = ParseClusterMethod(cluster_method);
     if (!m.ok()) { std::fprintf(stderr, "%s\n", std::string(m.status().message()).c_str()); return 2; }
     o.cluster.method = *m;
   }
   o.threads = threads;
-  std::printf("preset %s, kind %s, integration input of the clean modality: %s, torch threads %d\n",
-              preset.c_str(), JobKindName(o.kind), high_input.c_str(),
+  std::printf("preset %s, kind %s, integration input of the clean modality: %s, integration ensemble %ld, "
+              "torch threads %d\n",
+              preset.c_str(), JobKindName(o.kind), high_input.c_str(), static_cast<long>(o.integration.ensemble),
               threads > 0 ? threads : torch::get_num_threads());
 
   if (n_spots > 0) {
@@ -266,7 +266,7 @@ int Main(int argc, char** argv) {
               "gae_prot", "naive", "integrated", "denoised", "low", "total_s", "errors");
   std::printf("     (integrated errors: spots off their cluster's majority domain / of them on a domain boundary)\n");
   Row mean;
-  for (int seed = 0; seed < seeds; ++seed) {
+  for (int seed = seed0; seed < seed0 + seeds; ++seed) {
     SimulatorOptions so;
     so.rna_noise_sd = sd;
     so.rna_dropout = dropout;
@@ -286,7 +286,7 @@ int Main(int argc, char** argv) {
     mean.gae_prot += r->gae_prot / seeds;
     mean.naive += r->naive / seeds;
     mean.integrated += r->integrated / seeds;
-    mean.denoised = (seed == 0 ? 0 : mean.denoised) + r->denoised / seeds;
+    mean.denoised = (seed == seed0 ? 0 : mean.denoised) + r->denoised / seeds;
     for (const auto& [k, v] : r->seconds) mean.seconds[k] += v / seeds;
   }
   std::printf("%4s %8.3f %8.3f %8.3f %8.3f %8.3f %10.3f %9.3f\n", "mean", mean.raw_rna, mean.raw_prot,
