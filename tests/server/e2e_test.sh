@@ -51,6 +51,10 @@ assert list(remote.obs_names) == list(local.obs_names) == list(rna.obs_names)
 assert (remote.obs["candies_cluster"].astype(str).values == local.obs["candies_cluster"].astype(str).values).all()
 np.testing.assert_allclose(remote.obsm["X_candies"], local.obsm["X_candies"], atol=1e-5)
 assert remote.uns["candies"]["low_quality"] == local.uns["candies"]["low_quality"]
+# No --cluster-method: the daemon resolves the fast preset's choices as a local run does.
+for a in (remote, local):
+    p = a.uns["candies"]["params"]
+    assert p["cluster_method"] == "kmeans" and int(p["integration_ensemble"]) == 3, dict(p)
 # The denoised matrix of the low-quality modality, original values in layers["raw"].
 assert den.shape[0] == 400 and "raw" in den.layers, den
 PY
