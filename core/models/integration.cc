@@ -9,6 +9,8 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "core/cluster/cluster.h"
+#include "core/util/status_macros.h"
 
 namespace candies {
 
@@ -141,18 +143,6 @@ absl::StatusOr<Member> TrainMember(const torch::Tensor& a1, const torch::Tensor&
   return m;
 }
 
-// Top `k` principal component scores of the centred rows of x (N x d), from
-// the d x d covariance (memory O(N d)); each component's sign is fixed so its
-// largest loading is positive, so the result does not depend on the solver.
-torch::Tensor PrincipalScores(const torch::Tensor& x, int64_t k) {
-  auto xc = (x - x.mean(0, true)).to(torch::kDouble);
-  auto eig = torch::linalg_eigh(torch::mm(xc.t(), xc));
-  auto vecs = std::get<1>(eig).flip({1}).narrow(1, 0, std::min<int64_t>(k, x.size(1)));  // descending
-  auto idx = vecs.abs().argmax(0);
-  auto sign = torch::sign(vecs.gather(0, idx.unsqueeze(0)));
-  return torch::mm(xc, vecs * sign).to(x.scalar_type());
-}
-
 }  // namespace
 
 absl::StatusOr<IntegrationResult> TrainIntegration(const torch::Tensor& x1,
@@ -187,7 +177,11 @@ absl::StatusOr<IntegrationResult> TrainIntegration(const torch::Tensor& x1,
       result.losses.push_back(std::move(m->losses));
     }
     torch::NoGradGuard ng;
-    torch::Tensor joint = joints.size() == 1 ? joints[0] : PrincipalScores(torch::cat(joints, 1), options.out_dim);
+    torch::Tensor joint = joints[0];
+    if (joints.size() > 1) {
+      // The same sign-fixed PCA the mclust path uses (core/cluster).
+      CANDIES_ASSIGN_OR_RETURN(joint, TopPrincipalComponents(torch::cat(joints, 1), options.out_dim));
+    }
     result.joint = joint.to(torch::kCPU).contiguous();
     result.attention = torch::stack(attentions).mean(0).to(torch::kCPU).contiguous();
     return result;

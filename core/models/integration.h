@@ -52,7 +52,7 @@ struct IntegrationGraphs {
 };
 
 struct IntegrationResult {
-  torch::Tensor joint;      // N x out_dim CPU float32
+  torch::Tensor joint;      // N x out_dim CPU float32 (an ensemble: N x min(out_dim, N))
   torch::Tensor attention;  // N x 2 (spatial, feature) view weights, mean over the members
   std::vector<std::vector<double>> losses;  // per member, per epoch run
 };
