@@ -8,6 +8,9 @@ build=${1:-$root/build}
 shift || true
 jobs=${CANDIES_JOBS:-$(nproc)}
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+# Paths under the checkout are hashed relative to it, so a fresh clone in another
+# folder (CI, a git worktree) reuses the cache.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$(dirname "$root")}
 cmake -S "$root" -B "$build" -G Ninja \
   -DCMAKE_BUILD_TYPE="${CANDIES_BUILD_TYPE:-Release}" \
   -DCANDIES_SANITIZE="${CANDIES_SANITIZE:-}" "$@" >/dev/null
