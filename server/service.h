@@ -1,5 +1,7 @@
-// The gRPC service: validates requests, then hands off to the Store (state),
-// the Scheduler (execution) and Metrics. Errors name the offending field.
+// The gRPC service, thin glue: validates requests (errors name the offending
+// field), then hands off to the parts: UploadAssembler (upload streams), Store
+// (state), Scheduler (execution), JobTracker (live progress, WatchJob),
+// ResultReader (FetchResult), ModelRegistry and Metrics.
 #pragma once
 
 #include <map>
@@ -7,12 +9,14 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "candies/v1/candies.grpc.pb.h"
-#include "core/util/fnv1a.h"  // Fnv1a64, the upload checksum
 #include "server/backend.h"
+#include "server/job_tracker.h"
 #include "server/metrics.h"
+#include "server/model_backend.h"
 #include "server/model_registry.h"
+#include "server/result_reader.h"
 #include "server/scheduler.h"
 #include "server/store.h"
 
@@ -82,52 +86,22 @@ class CandiesService final : public v1::Candies::Service {
   ModelRegistry& models() { return *models_; }
 
  private:
-  // Latest progress of a live job, for GetJob / WatchJob.
-  struct Live {
-    v1::JobEvent event;
-    uint64_t version = 0;
-    absl::Time stage_started;  // for the stage duration histogram
-  };
-  // Resolves a job's model_id through the registry, then runs `inner`.
-  class ModelBackend : public JobBackend {
-   public:
-    ModelBackend(JobBackend* inner, ModelRegistry* models) : inner_(inner), models_(models) {}
-    absl::StatusOr<std::string> Run(const JobSpec& spec, const ProgressSink& progress,
-                                    const CancelToken* cancel) override;
-
-   private:
-    JobBackend* inner_;
-    ModelRegistry* models_;
-  };
   // Records the RPC's code and latency (since `start`) and converts the status.
   grpc::Status Done(const char* method, absl::Time start, const absl::Status& status);
   absl::Status UploadImpl(grpc::ServerContext* ctx, grpc::ServerReader<v1::UploadChunk>* reader,
                           v1::Dataset* out);
-  absl::Status FetchArray(grpc::ServerContext* ctx, const v1::Job& job, const std::string& part,
-                          grpc::ServerWriter<v1::ResultChunk>* writer);
   absl::Status CheckOwnerQuotas(const std::string& owner, int64_t new_bytes);
-  void OnStart(const std::string& id);
-  void OnProgress(const std::string& id, const ProgressEvent& e);
-  void OnFinish(const std::string& id, FinalState state, const std::string& detail,
-                double seconds);
   absl::Status Enqueue(const v1::Job& job);
-  // Live stage and queue position (`positions`: from Scheduler::QueuePositions,
-  // or null to ask the scheduler).
-  void Decorate(v1::Job* job, const std::map<std::string, int>* positions = nullptr);
-  void UpdateGauges();
 
   const ServiceOptions options_;
   Store* const store_;
   JobBackend* const backend_;
   Metrics* const metrics_;
 
-  absl::Mutex mu_;
-  std::map<std::string, Live> live_ ABSL_GUARDED_BY(mu_);
-  uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;  // bumped on every change
-  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
-
   std::unique_ptr<ModelRegistry> models_;
   std::unique_ptr<ModelBackend> model_backend_;
+  std::unique_ptr<JobTracker> tracker_;
+  std::unique_ptr<ResultReader> results_;
   std::unique_ptr<Scheduler> scheduler_;  // last: its workers call back into the above
 };
 

@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "core/io/h5ad.h"
+#include "core/util/fnv1a.h"
 
 namespace candies::server {
 namespace {

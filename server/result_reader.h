@@ -1,0 +1,41 @@
+// FetchResult's reading side: streams a finished job's result file whole, or
+// one array of it (an obsm embedding, the cluster labels, the denoised matrix)
+// sliced into row blocks. gRPC-free: chunks go to a callback.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "candies/v1/candies.pb.h"
+#include "server/metrics.h"
+#include "server/store.h"
+
+namespace candies::server {
+
+class ResultReader {
+ public:
+  // Returns false when the receiver went away.
+  using ChunkSink = std::function<bool(const v1::ResultChunk&)>;
+
+  // `store` and `metrics` must outlive the reader. `chunk_bytes`: the most
+  // payload bytes of one chunk (fetch-chunk-bytes).
+  ResultReader(Store* store, Metrics* metrics, int64_t chunk_bytes)
+      : store_(store), metrics_(metrics), chunk_bytes_(chunk_bytes) {}
+
+  // `part`: empty or "h5ad" (the result file), "denoised_h5ad", or an array
+  // name (see FetchResultRequest.part). FailedPrecondition unless the job
+  // SUCCEEDED; errors name the field.
+  absl::Status Fetch(const v1::Job& job, const std::string& part, const ChunkSink& write);
+
+ private:
+  absl::Status FetchFile(const v1::Job& job, const std::string& part, const ChunkSink& write);
+  absl::Status FetchArray(const v1::Job& job, const std::string& part, const ChunkSink& write);
+
+  Store* const store_;
+  Metrics* const metrics_;
+  const int64_t chunk_bytes_;
+};
+
+}  // namespace candies::server
