@@ -21,6 +21,7 @@
 #include <torch/torch.h>
 
 #include "bench/quality/cluster_ari.h"
+#include "bench/quality/naive_baseline.h"
 #include "core/cluster/cluster.h"
 #include "core/graph/graph.h"
 #include "core/metrics/metrics.h"
@@ -83,16 +84,6 @@ void PrintGraphCeiling(const std::vector<int32_t>& truth, const torch::Tensor& a
                 metrics::AdjustedRandIndex(truth, label));
   }
   std::printf("  (of %ld)\n", static_cast<long>(n));
-}
-
-// PCA + k-means on spatially smoothed (adj X) concatenated features.
-double NaiveBaseline(const PreprocessedModality& a, const PreprocessedModality& b,
-                     const torch::Tensor& adj, const std::vector<int32_t>& truth, uint64_t seed) {
-  auto x = torch::cat({pp::Scale(a.features), pp::Scale(b.features)}, 1);
-  auto smooth = torch::mm(adj, x);
-  auto pcs = pp::Pca(smooth, 20, seed);
-  if (!pcs.ok()) return NAN;
-  return ClusterAri(*pcs, truth, ClusterMethod::kKmeans, seed);
 }
 
 absl::StatusOr<Row> RunOne(const SimulatorOptions& so, const PipelineOptions& base, bool baselines,

@@ -4,12 +4,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/cli/args.h"
 #include "client/cli/command.h"
 #include "core/io/h5ad.h"
+#include "core/sim/families.h"
 #include "core/sim/simulator.h"
 
 namespace candies::cli {
@@ -20,6 +22,10 @@ std::vector<FlagSpec> Specs() {
   auto num = [](double v) { return absl::StrCat(v); };
   return {
       {"out", true, "output directory (rna.h5ad, protein.h5ad)", ""},
+      {"family", true,
+       "a tissue family of the accuracy benchmark (docs/SCIENCE.md); only --seed and --out "
+       "apply then; 'list' prints them",
+       ""},
       {"grid", true, "grid side (spots per tile = grid^2)", num(d.grid)},
       {"scale", true, "tiles per side (N = (grid*scale)^2)", num(d.scale)},
       {"seed", true, "random seed", num(d.seed)},
@@ -78,6 +84,61 @@ absl::Status Fill(const Args& a, SimulatorOptions& o) {
   return absl::OkStatus();
 }
 
+absl::Status WriteModalities(const std::string& dir,
+                             const std::vector<std::pair<std::string, const AnnData*>>& files) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  for (const auto& [name, ad] : files) {
+    const std::string path = (std::filesystem::path(dir) / name).string();
+    if (auto s = WriteH5ad(*ad, path); !s.ok()) return s;
+    std::printf("wrote %s (%lld spots x %lld vars)\n", path.c_str(),
+                static_cast<long long>(ad->n_obs()), static_cast<long long>(ad->X.n_cols));
+  }
+  return absl::OkStatus();
+}
+
+// --family NAME: one section of a tissue family (core/sim/families.h), written
+// as DIR/<kind>.h5ad for each modality (mod1_/mod2_ prefixes if both share a kind).
+int RunFamily(const Args& args) {
+  const std::string name = args.Get("family");
+  if (name == "list") {
+    for (const auto& f : Families())
+      std::printf("%-20s %-9s %-8s %-7s %2lld domains ~%5lld spots  %s + %s  %s\n", f.name.c_str(),
+                  f.held_out ? "held-out" : "tuning", FamilyLayoutName(f.layout),
+                  FamilyStructureName(f.structure), static_cast<long long>(f.n_domains),
+                  static_cast<long long>(f.n_spots), f.mod1.kind.c_str(), f.mod2.kind.c_str(),
+                  f.imitates.c_str());
+    return 0;
+  }
+  auto spec = FindFamily(name);
+  auto seed = args.GetInt("seed");
+  if (!spec.ok() || !seed.ok() || *seed < 0) {
+    std::fprintf(stderr, "candies simulate: %s\n",
+                 !spec.ok() ? std::string(spec.status().message()).c_str()
+                 : !seed.ok() ? std::string(seed.status().message()).c_str()
+                              : "--seed: must be >= 0");
+    return 1;
+  }
+  auto data = SimulateFamily(*spec, static_cast<uint64_t>(*seed));
+  if (!data.ok()) {
+    std::fprintf(stderr, "candies simulate: %s\n", std::string(data.status().message()).c_str());
+    return 1;
+  }
+  const bool same = spec->mod1.kind == spec->mod2.kind;
+  const std::string f1 = absl::StrCat(same ? "mod1_" : "", spec->mod1.kind, ".h5ad");
+  const std::string f2 = absl::StrCat(same ? "mod2_" : "", spec->mod2.kind, ".h5ad");
+  if (auto s = WriteModalities(args.Get("out"), {{f1, &data->mod1}, {f2, &data->mod2}}); !s.ok()) {
+    std::fprintf(stderr, "candies simulate: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  std::printf("family %s (%s), seed %lld: truth obs[\"domain\"] (%lld domains); coordinates "
+              "obsm[\"spatial\"]\n",
+              spec->name.c_str(), spec->held_out ? "held-out" : "tuning",
+              static_cast<long long>(*seed), static_cast<long long>(spec->n_domains));
+  return 0;
+}
+
 int RunSimulate(const std::vector<std::string>& argv) {
   const auto specs = Specs();
   auto args = Args::Parse(argv, specs);
@@ -89,10 +150,12 @@ int RunSimulate(const std::vector<std::string>& argv) {
     std::printf("%s", Args::Usage("simulate", "--out DIR [flags]", specs).c_str());
     return 0;
   }
+  if (args->Get("family") == "list") return RunFamily(*args);
   if (args->Get("out").empty()) {
     std::fprintf(stderr, "candies simulate: --out DIR is required\n");
     return 1;
   }
+  if (!args->Get("family").empty()) return RunFamily(*args);
   SimulatorOptions o;
   if (auto s = Fill(*args, o); !s.ok()) {
     std::fprintf(stderr, "candies simulate: %s\n", std::string(s.message()).c_str());
@@ -103,22 +166,11 @@ int RunSimulate(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "candies simulate: %s\n", std::string(sim.status().message()).c_str());
     return 1;
   }
-  const std::string dir = args->Get("out");
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    std::fprintf(stderr, "candies simulate: cannot create %s: %s\n", dir.c_str(), ec.message().c_str());
+  if (auto s = WriteModalities(args->Get("out"),
+                               {{"rna.h5ad", &sim->rna}, {"protein.h5ad", &sim->protein}});
+      !s.ok()) {
+    std::fprintf(stderr, "candies simulate: %s\n", std::string(s.message()).c_str());
     return 1;
-  }
-  for (const auto& [name, ad] : {std::make_pair(std::string("rna.h5ad"), &sim->rna),
-                                 std::make_pair(std::string("protein.h5ad"), &sim->protein)}) {
-    const std::string path = (std::filesystem::path(dir) / name).string();
-    if (auto s = WriteH5ad(*ad, path); !s.ok()) {
-      std::fprintf(stderr, "candies simulate: %s\n", std::string(s.message()).c_str());
-      return 1;
-    }
-    std::printf("wrote %s (%lld spots x %lld vars)\n", path.c_str(),
-                static_cast<long long>(ad->n_obs()), static_cast<long long>(ad->X.n_cols));
   }
   std::printf("truth: obs[\"domain\"] (5 domains); coordinates: obsm[\"spatial\"]\n");
   return 0;

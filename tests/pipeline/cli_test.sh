@@ -7,6 +7,18 @@ py=$2
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 "$bin" simulate --out "$dir/sim" --grid 20 --seed 3 >/dev/null
+# A tissue family (core/sim/families.h): RNA + ATAC, written as <kind>.h5ad that anndata reads.
+"$bin" simulate --family grid_atac_rna --seed 2 --out "$dir/fam" >/dev/null
+"$py" - "$dir/fam" <<'PY'
+import sys, anndata
+d = sys.argv[1]
+rna, atac = anndata.read_h5ad(f"{d}/rna.h5ad"), anndata.read_h5ad(f"{d}/atac.h5ad")
+assert rna.n_obs == atac.n_obs == 1600 and list(rna.obs_names) == list(atac.obs_names)
+assert rna.obs["domain"].dtype.name == "category" and rna.obs["domain"].nunique() == 6
+assert atac.obsm["spatial"].shape == (1600, 2) and atac.n_vars == 2000
+PY
+if "$bin" simulate --family no_such --out "$dir/x" 2>"$dir/err"; then exit 1; fi
+grep -q "grid_shapes" "$dir/err"
 "$bin" run --mod1 "$dir/sim/rna.h5ad" --mod1-kind rna --mod2 "$dir/sim/protein.h5ad" \
   --mod2-kind protein --n-clusters 5 --labels-key domain --device cpu --seed 1 \
   --out "$dir/out.h5ad" --out-denoised "$dir/denoised.h5ad" --save-model "$dir/model" \
