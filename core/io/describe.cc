@@ -47,7 +47,8 @@ bool HasMember(const std::string& path, const char* name) {
 std::string DescribeAnnData(const std::string& name, const AnnData& a) {
   std::string out = absl::StrFormat("%s: %d x %d", name, a.n_obs(), a.n_vars());
   if (a.has_x) {
-    int64_t total = a.X.n_rows * a.X.n_cols;
+    // In double: each dimension may be up to ReadLimits::max_elements.
+    const double total = static_cast<double>(a.X.n_rows) * static_cast<double>(a.X.n_cols);
     int64_t nonzero = 0;
     for (float v : a.X.values) nonzero += v != 0.0f;
     double zeros = total > 0 ? 1.0 - static_cast<double>(nonzero) / total : 0.0;

@@ -4,11 +4,15 @@
 
 #include <hdf5.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <cstdlib>
+#include <exception>
 #include <fstream>
+#include <limits>
 #include <map>
+#include <new>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -36,14 +40,47 @@ class Handle {
   Closer closer_ = nullptr;
 };
 
+// Shared by every Ctx of one read: what has been allocated so far and which
+// element is being read (named when a library exception is caught at the top).
+struct ReadState {
+  int64_t file_size = 0;
+  int64_t bytes = 0;
+  std::string element = "/";
+};
+
 struct Ctx {
   std::string file;
   const ReadOptions* options;
   std::string prefix;  // "/mod/rna" inside a MuData file, "" otherwise
+  ReadState* state;
+  const ReadLimits& limits() const { return options->limits; }
   absl::Status Error(const std::string& element, const std::string& problem) const {
     return absl::InvalidArgumentError(absl::StrCat(file, ": ", prefix, element, ": ", problem));
   }
+  // Counts `bytes` against ReadLimits::max_total_bytes before they are allocated.
+  absl::Status Charge(const std::string& element, int64_t bytes) const {
+    if (bytes < 0 || bytes > limits().max_total_bytes - state->bytes) {
+      return Error(element, absl::StrCat("reading it would bring the total to more than "
+                                         "ReadLimits::max_total_bytes (",
+                                         limits().max_total_bytes, ")"));
+    }
+    state->bytes += bytes;
+    return absl::OkStatus();
+  }
 };
+
+// Runs `fn` and turns any C++ library exception (bad_alloc, length_error,
+// out_of_range, ...) into an error naming the element being read.
+template <typename Fn>
+auto Guarded(const Ctx& ctx, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    return ctx.Error(ctx.state->element, "out of memory while reading");
+  } catch (const std::exception& e) {
+    return ctx.Error(ctx.state->element, absl::StrCat("cannot be read: ", e.what()));
+  }
+}
 
 bool Exists(hid_t loc, const std::string& name) {
   return H5Lexists(loc, name.c_str(), H5P_DEFAULT) > 0;
@@ -55,7 +92,10 @@ bool IsGroup(hid_t loc, const std::string& name) {
   return info.type == H5O_TYPE_GROUP;
 }
 
-// Reads a string attribute (fixed or variable length); "" when absent.
+// Attributes hold names (encoding-type, _index): longer ones are treated as absent.
+constexpr size_t kMaxAttrString = 4096;
+
+// Reads a scalar string attribute (fixed or variable length); "" when absent.
 std::string StringAttr(hid_t obj, const char* name) {
   if (H5Aexists(obj, name) <= 0) return "";
   Handle attr(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
@@ -66,13 +106,17 @@ std::string StringAttr(hid_t obj, const char* name) {
     Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(mem.get(), H5T_VARIABLE);
     H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
+    Handle space(H5Aget_space(attr.get()), H5Sclose);
+    if (H5Sget_simple_extent_npoints(space.get()) != 1) return "";
     char* s = nullptr;
     if (H5Aread(attr.get(), mem.get(), &s) < 0 || s == nullptr) return "";
-    std::string out(s);
+    std::string out(s, strnlen(s, kMaxAttrString));
     H5free_memory(s);
     return out;
   }
   size_t n = H5Tget_size(type.get());
+  Handle space(H5Aget_space(attr.get()), H5Sclose);
+  if (n == 0 || n > kMaxAttrString || H5Sget_simple_extent_npoints(space.get()) != 1) return "";
   std::string out(n, '\0');
   if (H5Aread(attr.get(), type.get(), out.data()) < 0) return "";
   out.resize(strnlen(out.data(), n));
@@ -113,7 +157,49 @@ struct DatasetInfo {
   int64_t npoints = 0;
 };
 
+// Refuses raw data the file does not hold: external raw files and virtual
+// datasets (HDF5 would read other files with the reader's rights), and
+// declared sizes larger than the stored bytes can expand to.
+absl::Status CheckStorage(const Ctx& ctx, hid_t ds, hid_t type, const std::string& element,
+                          int64_t npoints) {
+  Handle dcpl(H5Dget_create_plist(ds), H5Pclose);
+  if (!dcpl.ok()) return ctx.Error(element, "cannot read the dataset's creation properties");
+  if (H5Pget_external_count(dcpl.get()) != 0) {
+    return ctx.Error(element, "raw data stored in an external file is not accepted");
+  }
+  const H5D_layout_t layout = H5Pget_layout(dcpl.get());
+  if (layout != H5D_COMPACT && layout != H5D_CONTIGUOUS && layout != H5D_CHUNKED) {
+    return ctx.Error(element, "virtual or unknown dataset layout is not accepted");
+  }
+  if (npoints == 0) return absl::OkStatus();
+  const size_t type_size = H5Tget_size(type);
+  if (type_size == 0) return ctx.Error(element, "element type has size 0");
+  // npoints <= max_elements (2^32 by default) and type sizes are small, but a
+  // crafted type can be huge: compare in long double to avoid overflow.
+  const long double declared = static_cast<long double>(npoints) * type_size;
+  const long double stored = static_cast<long double>(H5Dget_storage_size(ds));
+  if (stored > static_cast<long double>(ctx.state->file_size)) {
+    return ctx.Error(element, absl::StrCat("stores ", static_cast<double>(stored),
+                                           " bytes, more than the file's ",
+                                           ctx.state->file_size));
+  }
+  if (layout == H5D_CHUNKED) {
+    if (declared > stored * static_cast<long double>(ctx.limits().max_compression_ratio)) {
+      return ctx.Error(element, absl::StrCat(
+          "declares ", static_cast<double>(declared), " bytes but the file stores only ",
+          static_cast<double>(stored), " (more than ReadLimits::max_compression_ratio ",
+          ctx.limits().max_compression_ratio, " : 1; unwritten chunks?)"));
+    }
+  } else if (declared > stored) {
+    return ctx.Error(element, absl::StrCat("declares ", static_cast<double>(declared),
+                                           " bytes but the file stores only ",
+                                           static_cast<double>(stored)));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<DatasetInfo> Inspect(const Ctx& ctx, hid_t ds, const std::string& element) {
+  ctx.state->element = ctx.prefix + element;
   Handle space(H5Dget_space(ds), H5Sclose);
   Handle type(H5Dget_type(ds), H5Tclose);
   if (!space.ok() || !type.ok()) return ctx.Error(element, "cannot read dataspace or type");
@@ -121,14 +207,31 @@ absl::StatusOr<DatasetInfo> Inspect(const Ctx& ctx, hid_t ds, const std::string&
   if (rank < 0 || rank > 8) return ctx.Error(element, "unsupported rank");
   DatasetInfo info;
   info.dims.resize(static_cast<size_t>(rank));
-  H5Sget_simple_extent_dims(space.get(), info.dims.data(), nullptr);
-  info.npoints = H5Sget_simple_extent_npoints(space.get());
+  if (H5Sget_simple_extent_dims(space.get(), info.dims.data(), nullptr) < 0) {
+    return ctx.Error(element, "cannot read dimensions");
+  }
+  // The number of entries, checked against max_elements one dimension at a
+  // time so the product cannot overflow.
+  const H5S_class_t space_class = H5Sget_simple_extent_type(space.get());
+  int64_t npoints = space_class == H5S_NULL ? 0 : 1;
+  const int64_t max_elements = ctx.limits().max_elements;
+  for (hsize_t d : info.dims) {
+    if (d != 0 && (d > static_cast<hsize_t>(max_elements) ||
+                   npoints > max_elements / static_cast<int64_t>(d))) {
+      return ctx.Error(element, absl::StrCat("has more than ReadLimits::max_elements (",
+                                             max_elements, ") entries"));
+    }
+    npoints *= static_cast<int64_t>(d);
+  }
+  info.npoints = npoints;
   info.is_string = H5Tget_class(type.get()) == H5T_STRING;
   info.dtype = DTypeOf(type.get());
   H5T_class_t cls = H5Tget_class(type.get());
   if (!info.is_string && cls != H5T_FLOAT && cls != H5T_INTEGER && cls != H5T_ENUM) {
     return ctx.Error(element, "unsupported HDF5 element type");
   }
+  absl::Status st = CheckStorage(ctx, ds, type.get(), element, npoints);
+  if (!st.ok()) return st;
   return info;
 }
 
@@ -143,10 +246,13 @@ absl::Status ReadNumeric(const Ctx& ctx, hid_t loc, const std::string& name,
   absl::StatusOr<DatasetInfo> info = Inspect(ctx, ds.get(), element);
   if (!info.ok()) return info.status();
   if (info->is_string) return ctx.Error(element, "expected numbers, found strings");
-  if (info->npoints * static_cast<int64_t>(sizeof(T)) > ctx.options->max_element_bytes) {
-    return ctx.Error(element, absl::StrCat("size ", info->npoints * sizeof(T),
-                                           " bytes exceeds ReadOptions::max_element_bytes"));
+  const int64_t bytes = info->npoints * static_cast<int64_t>(sizeof(T));
+  if (bytes > ctx.limits().max_element_bytes) {
+    return ctx.Error(element, absl::StrCat("size ", bytes,
+                                           " bytes exceeds ReadLimits::max_element_bytes"));
   }
+  absl::Status charged = ctx.Charge(element, bytes);
+  if (!charged.ok()) return charged;
   out->resize(static_cast<size_t>(info->npoints));
   if (info->npoints > 0 &&
       H5Dread(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->data()) < 0) {
@@ -165,22 +271,56 @@ absl::Status ReadStrings(const Ctx& ctx, hid_t loc, const std::string& name,
   if (!info->is_string) return ctx.Error(element, "expected strings");
   Handle type(H5Dget_type(ds.get()), H5Tclose);
   size_t n = static_cast<size_t>(info->npoints);
+  absl::Status charged =
+      ctx.Charge(element, info->npoints * static_cast<int64_t>(sizeof(std::string)));
+  if (!charged.ok()) return charged;
   out->assign(n, "");
   if (n == 0) return absl::OkStatus();
+  const int64_t max_string = ctx.limits().max_string_bytes;
   if (H5Tis_variable_str(type.get()) > 0) {
     Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(mem.get(), H5T_VARIABLE);
     H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
+    Handle space(H5Dget_space(ds.get()), H5Sclose);
+    hsize_t text_bytes = 0;  // what HDF5 will allocate for the characters
+    // libhdf5 1.10.8 crashes sizing a scalar dataspace; one string is checked
+    // against max_string_bytes after the read instead.
+    if (!info->dims.empty() &&
+        H5Dvlen_get_buf_size(ds.get(), mem.get(), space.get(), &text_bytes) < 0) {
+      return ctx.Error(element, "cannot size the strings (truncated or corrupt file?)");
+    }
+    if (text_bytes > static_cast<hsize_t>(std::numeric_limits<int64_t>::max())) {
+      return ctx.Error(element, "strings larger than ReadLimits::max_total_bytes");
+    }
+    charged = ctx.Charge(element, 2 * static_cast<int64_t>(text_bytes));  // HDF5's + ours
+    if (!charged.ok()) return charged;
     std::vector<char*> ptrs(n, nullptr);
     if (H5Dread(ds.get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0) {
       return ctx.Error(element, "read failed (truncated or corrupt file?)");
     }
+    absl::Status st;
     for (size_t i = 0; i < n; ++i) {
-      if (ptrs[i] != nullptr) (*out)[i] = ptrs[i];
+      if (ptrs[i] != nullptr && st.ok()) {
+        const size_t len = strnlen(ptrs[i], static_cast<size_t>(max_string) + 1);
+        if (len > static_cast<size_t>(max_string)) {
+          st = ctx.Error(element, absl::StrCat("string ", i, " is longer than "
+                                               "ReadLimits::max_string_bytes (", max_string, ")"));
+        } else {
+          (*out)[i].assign(ptrs[i], len);
+        }
+      }
       H5free_memory(ptrs[i]);
     }
+    if (!st.ok()) return st;
   } else {
     size_t width = H5Tget_size(type.get());
+    if (width == 0 || width > static_cast<size_t>(max_string)) {
+      return ctx.Error(element, absl::StrCat("fixed string width ", width, " is outside [1, "
+                                             "ReadLimits::max_string_bytes = ", max_string, "]"));
+    }
+    // n <= max_elements and width <= max_string_bytes: the product fits in 64 bits.
+    charged = ctx.Charge(element, static_cast<int64_t>(n * width));
+    if (!charged.ok()) return charged;
     std::vector<char> buf(n * width);
     if (H5Dread(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0) {
       return ctx.Error(element, "read failed (truncated or corrupt file?)");
@@ -198,6 +338,82 @@ absl::Status CheckFinite(const Ctx& ctx, const std::string& element, const Matri
   for (size_t i = 0; i < m.values.size(); ++i) {
     if (!std::isfinite(m.values[i])) {
       return ctx.Error(element, absl::StrCat("non-finite value (NaN or Inf) at stored entry ", i));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// A sparse shape the reader can hold: each dimension within max_elements, and
+// the minor dimension addressable by the int32 indices.
+absl::Status CheckSparseShape(const Ctx& ctx, const std::string& element, const Matrix& m) {
+  const int64_t minor = m.format == Matrix::Format::kCsc ? m.n_rows : m.n_cols;
+  if (m.n_rows > ctx.limits().max_elements || m.n_cols > ctx.limits().max_elements) {
+    return ctx.Error(element, absl::StrCat("shape ", m.n_rows, " x ", m.n_cols,
+                                           " exceeds ReadLimits::max_elements per dimension"));
+  }
+  if (minor > std::numeric_limits<int32_t>::max()) {
+    return ctx.Error(element, absl::StrCat("minor dimension ", minor,
+                                           " does not fit the int32 indices"));
+  }
+  return absl::OkStatus();
+}
+
+// CSR / CSC invariants: indptr has major + 1 entries, starts at 0, ends at nnz
+// and never decreases; indices are in [0, minor) and unique within a row
+// (column for CSC). Unsorted rows (valid in scipy) are sorted in place with their
+// values; duplicates are refused because readers disagree on what they mean.
+absl::Status CheckCompressed(const Ctx& ctx, const std::string& element, Matrix* m) {
+  const bool csc = m->format == Matrix::Format::kCsc;
+  const int64_t major = csc ? m->n_cols : m->n_rows;
+  const int64_t minor = csc ? m->n_rows : m->n_cols;
+  const char* row = csc ? "column" : "row";
+  if (static_cast<int64_t>(m->indptr.size()) != major + 1) {
+    return ctx.Error(element + "/indptr", absl::StrCat("has ", m->indptr.size(),
+                                                       " entries, expected ", major + 1));
+  }
+  if (m->indices.size() != m->values.size()) {
+    return ctx.Error(element + "/indices", absl::StrCat("length ", m->indices.size(),
+                                                        " differs from data's ",
+                                                        m->values.size()));
+  }
+  if (m->indptr.front() != 0 || m->indptr.back() != static_cast<int64_t>(m->values.size())) {
+    return ctx.Error(element + "/indptr", "must start at 0 and end at nnz");
+  }
+  for (int64_t i = 0; i < major; ++i) {
+    if (m->indptr[i + 1] < m->indptr[i]) {
+      return ctx.Error(element + "/indptr", absl::StrCat("not monotone at ", i));
+    }
+  }
+  for (size_t k = 0; k < m->indices.size(); ++k) {
+    if (m->indices[k] < 0 || m->indices[k] >= minor) {
+      return ctx.Error(element + "/indices",
+                       absl::StrCat("index ", m->indices[k], " out of range [0, ", minor, ")"));
+    }
+  }
+  std::vector<std::pair<int32_t, float>> entries;
+  for (int64_t i = 0; i < major; ++i) {
+    const int64_t begin = m->indptr[i], end = m->indptr[i + 1];
+    bool sorted = true;
+    for (int64_t k = begin + 1; k < end; ++k) {
+      if (m->indices[k] == m->indices[k - 1]) {
+        return ctx.Error(element + "/indices", absl::StrCat("duplicate index ", m->indices[k],
+                                                            " in ", row, " ", i));
+      }
+      sorted &= m->indices[k] > m->indices[k - 1];
+    }
+    if (sorted) continue;
+    entries.clear();
+    for (int64_t k = begin; k < end; ++k) entries.emplace_back(m->indices[k], m->values[k]);
+    std::sort(entries.begin(), entries.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (int64_t k = begin; k < end; ++k) {
+      const auto& e = entries[static_cast<size_t>(k - begin)];
+      if (k > begin && e.first == entries[static_cast<size_t>(k - begin - 1)].first) {
+        return ctx.Error(element + "/indices",
+                         absl::StrCat("duplicate index ", e.first, " in ", row, " ", i));
+      }
+      m->indices[k] = e.first;
+      m->values[k] = e.second;
     }
   }
   return absl::OkStatus();
@@ -240,39 +456,19 @@ absl::StatusOr<Matrix> ReadMatrix(const Ctx& ctx, hid_t loc, const std::string& 
   }
   m.n_rows = shape[0];
   m.n_cols = shape[1];
+  absl::Status st = CheckSparseShape(ctx, element, m);
+  if (!st.ok()) return st;
+  // indptr first: its length is fixed by the shape, and it bounds nnz.
+  st = ReadNumeric(ctx, g.get(), "indptr", element + "/indptr", H5T_NATIVE_INT64, &m.indptr);
+  if (!st.ok()) return st;
   DatasetInfo info;
-  absl::Status st = ReadNumeric(ctx, g.get(), "data", element + "/data", H5T_NATIVE_FLOAT,
-                                &m.values, &info);
+  st = ReadNumeric(ctx, g.get(), "data", element + "/data", H5T_NATIVE_FLOAT, &m.values, &info);
   if (!st.ok()) return st;
   m.dtype = info.dtype;
   st = ReadNumeric(ctx, g.get(), "indices", element + "/indices", H5T_NATIVE_INT32, &m.indices);
   if (!st.ok()) return st;
-  st = ReadNumeric(ctx, g.get(), "indptr", element + "/indptr", H5T_NATIVE_INT64, &m.indptr);
+  st = CheckCompressed(ctx, element, &m);
   if (!st.ok()) return st;
-  int64_t major = m.format == Matrix::Format::kCsr ? m.n_rows : m.n_cols;
-  int64_t minor = m.format == Matrix::Format::kCsr ? m.n_cols : m.n_rows;
-  if (static_cast<int64_t>(m.indptr.size()) != major + 1) {
-    return ctx.Error(element + "/indptr", absl::StrCat("has ", m.indptr.size(),
-                                                       " entries, expected ", major + 1));
-  }
-  if (m.indices.size() != m.values.size()) {
-    return ctx.Error(element + "/indices", "length differs from data");
-  }
-  if (m.indptr.front() != 0 ||
-      m.indptr.back() != static_cast<int64_t>(m.values.size())) {
-    return ctx.Error(element + "/indptr", "must start at 0 and end at nnz");
-  }
-  for (int64_t i = 0; i < major; ++i) {
-    if (m.indptr[i + 1] < m.indptr[i]) {
-      return ctx.Error(element + "/indptr", absl::StrCat("not monotone at ", i));
-    }
-  }
-  for (size_t k = 0; k < m.indices.size(); ++k) {
-    if (m.indices[k] < 0 || m.indices[k] >= minor) {
-      return ctx.Error(element + "/indices",
-                       absl::StrCat("index ", m.indices[k], " out of range [0, ", minor, ")"));
-    }
-  }
   absl::Status fin = CheckFinite(ctx, element, m);
   if (!fin.ok()) return fin;
   return m;
@@ -389,39 +585,51 @@ absl::StatusOr<Column> ReadColumn(const Ctx& ctx, hid_t df, const std::string& n
   return col;
 }
 
-std::vector<std::string> MemberNames(hid_t g);
+absl::StatusOr<std::vector<std::string>> MemberNames(const Ctx& ctx, hid_t g,
+                                                     const std::string& element);
 
-// A 1-D variable-length string attribute (column-order, mod-order); {} if absent.
-std::vector<std::string> StringArrayAttr(hid_t obj, const char* name) {
-  std::vector<std::string> out;
-  if (H5Aexists(obj, name) <= 0) return out;
+// A 1-D string attribute (column-order, mod-order); empty if absent. At most
+// max_group_members names of at most kMaxAttrString bytes each.
+absl::Status StringArrayAttr(const Ctx& ctx, hid_t obj, const char* name,
+                             const std::string& element, std::vector<std::string>* out) {
+  out->clear();
+  if (H5Aexists(obj, name) <= 0) return absl::OkStatus();
+  const std::string where = absl::StrCat(element, " (attribute ", name, ")");
   Handle a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
   Handle type(H5Aget_type(a.get()), H5Tclose);
   Handle space(H5Aget_space(a.get()), H5Sclose);
+  if (!a.ok() || !type.ok() || !space.ok()) return ctx.Error(where, "cannot be opened");
   hssize_t n = H5Sget_simple_extent_npoints(space.get());
-  if (n <= 0 || H5Tget_class(type.get()) != H5T_STRING) return out;
+  if (n <= 0 || H5Tget_class(type.get()) != H5T_STRING) return absl::OkStatus();
+  if (n > ctx.limits().max_group_members) {
+    return ctx.Error(where, absl::StrCat("lists ", n, " names, more than "
+                                         "ReadLimits::max_group_members (",
+                                         ctx.limits().max_group_members, ")"));
+  }
   if (H5Tis_variable_str(type.get()) > 0) {
     Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(mem.get(), H5T_VARIABLE);
     H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
     std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
-    if (H5Aread(a.get(), mem.get(), ptrs.data()) >= 0) {
-      for (char* p : ptrs) {
-        out.emplace_back(p != nullptr ? p : "");
-        H5free_memory(p);
-      }
+    if (H5Aread(a.get(), mem.get(), ptrs.data()) < 0) return ctx.Error(where, "read failed");
+    for (char* p : ptrs) {
+      out->emplace_back(p != nullptr ? std::string(p, strnlen(p, kMaxAttrString)) : "");
+      H5free_memory(p);
     }
-  } else {
-    size_t width = H5Tget_size(type.get());
-    std::vector<char> buf(static_cast<size_t>(n) * width);
-    if (H5Aread(a.get(), type.get(), buf.data()) >= 0) {
-      for (hssize_t i = 0; i < n; ++i) {
-        const char* p = buf.data() + i * width;
-        out.emplace_back(p, strnlen(p, width));
-      }
-    }
+    return absl::OkStatus();
   }
-  return out;
+  size_t width = H5Tget_size(type.get());
+  if (width == 0 || width > kMaxAttrString) {
+    return ctx.Error(where, absl::StrCat("string width ", width, " is outside [1, ",
+                                         kMaxAttrString, "]"));
+  }
+  std::vector<char> buf(static_cast<size_t>(n) * width);
+  if (H5Aread(a.get(), type.get(), buf.data()) < 0) return ctx.Error(where, "read failed");
+  for (hssize_t i = 0; i < n; ++i) {
+    const char* p = buf.data() + i * width;
+    out->emplace_back(p, strnlen(p, width));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<DataFrame> ReadDataFrame(const Ctx& ctx, hid_t root, const std::string& name) {
@@ -434,9 +642,13 @@ absl::StatusOr<DataFrame> ReadDataFrame(const Ctx& ctx, hid_t root, const std::s
   absl::Status st = ReadStrings(ctx, g.get(), index, "/" + name + "/" + index, &df.index);
   if (!st.ok()) return st;
   // Columns in column-order when present, else every other member.
-  std::vector<std::string> order = StringArrayAttr(g.get(), "column-order");
+  std::vector<std::string> order;
+  st = StringArrayAttr(ctx, g.get(), "column-order", "/" + name, &order);
+  if (!st.ok()) return st;
   if (H5Aexists(g.get(), "column-order") <= 0) {  // pre-0.7 files: every member
-    for (const std::string& m : MemberNames(g.get())) {
+    absl::StatusOr<std::vector<std::string>> members = MemberNames(ctx, g.get(), "/" + name);
+    if (!members.ok()) return members.status();
+    for (const std::string& m : *members) {
       if (m != "__categories") order.push_back(m);
     }
   }
@@ -463,6 +675,10 @@ absl::Status ReadMatrixMap(const Ctx& ctx, hid_t root, const std::string& name,
   if (!g.ok()) return ctx.Error("/" + name, "cannot open group");
   H5G_info_t ginfo;
   if (H5Gget_info(g.get(), &ginfo) < 0) return ctx.Error("/" + name, "cannot list group");
+  if (ginfo.nlinks > static_cast<hsize_t>(ctx.limits().max_group_members)) {
+    return ctx.Error("/" + name, absl::StrCat("has ", ginfo.nlinks, " members, more than "
+                                              "ReadLimits::max_group_members"));
+  }
   for (hsize_t i = 0; i < ginfo.nlinks; ++i) {
     char buf[1024];
     ssize_t len = H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, buf,
@@ -478,14 +694,22 @@ absl::Status ReadMatrixMap(const Ctx& ctx, hid_t root, const std::string& name,
   return absl::OkStatus();
 }
 
-std::vector<std::string> MemberNames(hid_t g) {
+absl::StatusOr<std::vector<std::string>> MemberNames(const Ctx& ctx, hid_t g,
+                                                     const std::string& element) {
   std::vector<std::string> names;
   H5G_info_t ginfo;
-  if (H5Gget_info(g, &ginfo) < 0) return names;
+  if (H5Gget_info(g, &ginfo) < 0) return ctx.Error(element, "cannot list group");
+  if (ginfo.nlinks > static_cast<hsize_t>(ctx.limits().max_group_members)) {
+    return ctx.Error(element, absl::StrCat("has ", ginfo.nlinks, " members, more than "
+                                           "ReadLimits::max_group_members"));
+  }
   for (hsize_t i = 0; i < ginfo.nlinks; ++i) {
     ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0,
                                      H5P_DEFAULT);
     if (len < 0) continue;
+    if (static_cast<size_t>(len) > kMaxAttrString) {
+      return ctx.Error(element, absl::StrCat("member name longer than ", kMaxAttrString));
+    }
     std::string name(static_cast<size_t>(len) + 1, '\0');
     H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(),
                        H5P_DEFAULT);
@@ -508,7 +732,9 @@ absl::StatusOr<UnsValue> ReadUns(const Ctx& ctx, hid_t loc, const std::string& n
                                              "' in uns (ReadOptions::read_uns = false skips uns)"));
     }
     UnsValue map = UnsValue::Map();
-    for (const std::string& key : MemberNames(g.get())) {
+    absl::StatusOr<std::vector<std::string>> keys = MemberNames(ctx, g.get(), element);
+    if (!keys.ok()) return keys.status();
+    for (const std::string& key : *keys) {
       absl::StatusOr<UnsValue> child = ReadUns(ctx, g.get(), key, element + "/" + key, depth + 1);
       if (!child.ok()) return child.status();
       map.children.emplace_back(key, std::move(*child));
@@ -533,12 +759,14 @@ absl::StatusOr<UnsValue> ReadUns(const Ctx& ctx, hid_t loc, const std::string& n
       std::vector<double> x;
       absl::Status st = ReadNumeric(ctx, loc, name, element, H5T_NATIVE_DOUBLE, &x);
       if (!st.ok()) return st;
-      return UnsValue::Float(x.at(0));
+      if (x.size() != 1) return ctx.Error(element, "scalar without a value (empty dataspace)");
+      return UnsValue::Float(x[0]);
     }
     std::vector<int64_t> x;
     absl::Status st = ReadNumeric(ctx, loc, name, element, H5T_NATIVE_INT64, &x);
     if (!st.ok()) return st;
-    return info->dtype == DType::kBool ? UnsValue::Bool(x.at(0) != 0) : UnsValue::Int(x.at(0));
+    if (x.size() != 1) return ctx.Error(element, "scalar without a value (empty dataspace)");
+    return info->dtype == DType::kBool ? UnsValue::Bool(x[0] != 0) : UnsValue::Int(x[0]);
   }
   if (is_float) {
     std::vector<double> x;
@@ -555,7 +783,27 @@ absl::StatusOr<UnsValue> ReadUns(const Ctx& ctx, hid_t loc, const std::string& n
   return v;
 }
 
-absl::StatusOr<Handle> OpenFile(const std::string& path) {
+struct LinkWalk {
+  int64_t count = 0;
+  int64_t max_links = 0;
+  std::string bad;  // the first link that points outside the file
+};
+
+herr_t VisitLink(hid_t, const char* name, const H5L_info_t* info, void* data) {
+  auto* walk = static_cast<LinkWalk*>(data);
+  if (++walk->count > walk->max_links) return 1;
+  if (info->type != H5L_TYPE_HARD && info->type != H5L_TYPE_SOFT) {
+    walk->bad = name;
+    return 1;
+  }
+  return 0;
+}
+
+// Opens `path` read-only and refuses links into other files (external or
+// user-defined links would make HDF5 open files the caller never named) and
+// more than 16 x max_group_members links in all.
+absl::StatusOr<Handle> OpenFile(const std::string& path, const ReadLimits& limits,
+                                ReadState* state) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   std::ifstream probe(path, std::ios::binary);
   if (!probe) return absl::NotFoundError(absl::StrCat(path, ": /: file not found or unreadable"));
@@ -566,6 +814,26 @@ absl::StatusOr<Handle> OpenFile(const std::string& path) {
   if (!f.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": /: cannot open HDF5 file (truncated or corrupt?)"));
+  }
+  hsize_t size = 0;
+  if (H5Fget_filesize(f.get(), &size) < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": /: cannot read the file size"));
+  }
+  state->file_size = static_cast<int64_t>(size);
+  LinkWalk walk;
+  walk.max_links = limits.max_group_members * 16;
+  herr_t rc = H5Lvisit(f.get(), H5_INDEX_NAME, H5_ITER_INC, VisitLink, &walk);
+  if (!walk.bad.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": /", walk.bad, ": links to another file (external links are not accepted)"));
+  }
+  if (walk.count > walk.max_links) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": /: has more than 16 x ReadLimits::max_group_members links"));
+  }
+  if (rc < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": /: cannot list the file's groups (corrupt?)"));
   }
   return f;
 }
@@ -613,10 +881,13 @@ absl::StatusOr<AnnData> ReadAnnDataGroup(const Ctx& ctx, hid_t root) {
 
 }  // namespace
 
-absl::StatusOr<AnnData> ReadH5ad(const std::string& path, const ReadOptions& options) {
-  absl::StatusOr<Handle> f = OpenFile(path);
+namespace {
+
+absl::StatusOr<AnnData> ReadH5adUnguarded(const std::string& path, const ReadOptions& options,
+                                          ReadState* state) {
+  absl::StatusOr<Handle> f = OpenFile(path, options.limits, state);
   if (!f.ok()) return f.status();
-  Ctx ctx{path, &options, ""};
+  Ctx ctx{path, &options, "", state};
   absl::StatusOr<AnnData> ad = ReadAnnDataGroup(ctx, f->get());
   if (!ad.ok()) return ad.status();
   absl::Status st = ValidateAnnData(*ad, path);
@@ -624,25 +895,31 @@ absl::StatusOr<AnnData> ReadH5ad(const std::string& path, const ReadOptions& opt
   return ad;
 }
 
-
-absl::StatusOr<MuData> ReadH5mu(const std::string& path, const ReadOptions& options) {
-  absl::StatusOr<Handle> f = OpenFile(path);
+absl::StatusOr<MuData> ReadH5muUnguarded(const std::string& path, const ReadOptions& options,
+                                         ReadState* state) {
+  absl::StatusOr<Handle> f = OpenFile(path, options.limits, state);
   if (!f.ok()) return f.status();
-  Ctx ctx{path, &options, ""};
+  Ctx ctx{path, &options, "", state};
   if (!Exists(f->get(), "mod")) return ctx.Error("/mod", "missing (not a MuData file)");
   Handle mod(H5Gopen2(f->get(), "mod", H5P_DEFAULT), H5Gclose);
   if (!mod.ok()) return ctx.Error("/mod", "cannot open group");
-  std::vector<std::string> order = StringArrayAttr(mod.get(), "mod-order");
-  if (order.empty()) order = MemberNames(mod.get());
+  std::vector<std::string> order;
+  absl::Status st = StringArrayAttr(ctx, mod.get(), "mod-order", "/mod", &order);
+  if (!st.ok()) return st;
+  if (order.empty()) {
+    absl::StatusOr<std::vector<std::string>> members = MemberNames(ctx, mod.get(), "/mod");
+    if (!members.ok()) return members.status();
+    order = std::move(*members);
+  }
   MuData md;
   for (const std::string& name : order) {
     if (!Exists(mod.get(), name)) return ctx.Error("/mod/" + name, "listed in mod-order but missing");
     Handle g(H5Gopen2(mod.get(), name.c_str(), H5P_DEFAULT), H5Gclose);
     if (!g.ok()) return ctx.Error("/mod/" + name, "cannot open group");
-    Ctx sub{path, &options, "/mod/" + name};
+    Ctx sub{path, &options, "/mod/" + name, state};
     absl::StatusOr<AnnData> ad = ReadAnnDataGroup(sub, g.get());
     if (!ad.ok()) return ad.status();
-    absl::Status st = ValidateAnnData(*ad, absl::StrCat(path, ": /mod/", name));
+    st = ValidateAnnData(*ad, absl::StrCat(path, ": /mod/", name));
     if (!st.ok()) return st;
     md.mod.emplace_back(name, std::move(*ad));
   }
@@ -651,7 +928,7 @@ absl::StatusOr<MuData> ReadH5mu(const std::string& path, const ReadOptions& opti
     if (!obs.ok()) return obs.status();
     md.obs = std::move(*obs);
   }
-  absl::Status st = ReadMatrixMap(ctx, f->get(), "obsm", &md.obsm);
+  st = ReadMatrixMap(ctx, f->get(), "obsm", &md.obsm);
   if (!st.ok()) return st;
   for (const auto& [k, m] : md.obsm) {
     if (m.n_rows != md.obs.n_rows()) {
@@ -665,6 +942,28 @@ absl::StatusOr<MuData> ReadH5mu(const std::string& path, const ReadOptions& opti
     md.uns = std::move(*uns);
   }
   return md;
+}
+
+// The public readers: no C++ exception leaves them (see Guarded).
+template <typename T, typename Fn>
+absl::StatusOr<T> ReadGuarded(const std::string& path, const ReadOptions& options, Fn&& fn) {
+  ReadState state;
+  Ctx ctx{path, &options, "", &state};
+  return Guarded(ctx, [&]() -> absl::StatusOr<T> { return fn(&state); });
+}
+
+}  // namespace
+
+absl::StatusOr<AnnData> ReadH5ad(const std::string& path, const ReadOptions& options) {
+  return ReadGuarded<AnnData>(path, options, [&](ReadState* state) {
+    return ReadH5adUnguarded(path, options, state);
+  });
+}
+
+absl::StatusOr<MuData> ReadH5mu(const std::string& path, const ReadOptions& options) {
+  return ReadGuarded<MuData>(path, options, [&](ReadState* state) {
+    return ReadH5muUnguarded(path, options, state);
+  });
 }
 
 namespace {
@@ -721,11 +1020,14 @@ absl::Status ReadTissuePositions(const std::string& path,
 
 }  // namespace
 
-absl::StatusOr<MuData> Read10xH5(const std::string& path, const std::string& tissue_positions_csv,
-                                 const ReadOptions& options) {
-  absl::StatusOr<Handle> f = OpenFile(path);
+namespace {
+
+absl::StatusOr<MuData> Read10xH5Unguarded(const std::string& path,
+                                          const std::string& tissue_positions_csv,
+                                          const ReadOptions& options, ReadState* state) {
+  absl::StatusOr<Handle> f = OpenFile(path, options.limits, state);
   if (!f.ok()) return f.status();
-  Ctx ctx{path, &options, ""};
+  Ctx ctx{path, &options, "", state};
   if (!IsGroup(f->get(), "matrix")) {
     return ctx.Error("/matrix", "missing (not a CellRanger >= 3 feature-barcode matrix)");
   }
@@ -741,29 +1043,18 @@ absl::StatusOr<MuData> Read10xH5(const std::string& path, const std::string& tis
   x.format = Matrix::Format::kCsr;
   x.n_rows = shape[1];
   x.n_cols = shape[0];
+  st = CheckSparseShape(ctx, "/matrix", x);
+  if (!st.ok()) return st;
+  st = ReadNumeric(ctx, g.get(), "indptr", "/matrix/indptr", H5T_NATIVE_INT64, &x.indptr);
+  if (!st.ok()) return st;
   DatasetInfo info;
   st = ReadNumeric(ctx, g.get(), "data", "/matrix/data", H5T_NATIVE_FLOAT, &x.values, &info);
   if (!st.ok()) return st;
   x.dtype = info.dtype;
   st = ReadNumeric(ctx, g.get(), "indices", "/matrix/indices", H5T_NATIVE_INT32, &x.indices);
   if (!st.ok()) return st;
-  st = ReadNumeric(ctx, g.get(), "indptr", "/matrix/indptr", H5T_NATIVE_INT64, &x.indptr);
+  st = CheckCompressed(ctx, "/matrix", &x);
   if (!st.ok()) return st;
-  if (static_cast<int64_t>(x.indptr.size()) != x.n_rows + 1 ||
-      x.indices.size() != x.values.size() || x.indptr.front() != 0 ||
-      x.indptr.back() != static_cast<int64_t>(x.values.size())) {
-    return ctx.Error("/matrix/indptr", "inconsistent with shape / data length");
-  }
-  for (int64_t i = 0; i < x.n_rows; ++i) {
-    if (x.indptr[i + 1] < x.indptr[i]) {
-      return ctx.Error("/matrix/indptr", absl::StrCat("not monotone at ", i));
-    }
-  }
-  for (int32_t c : x.indices) {
-    if (c < 0 || c >= x.n_cols) {
-      return ctx.Error("/matrix/indices", absl::StrCat("index ", c, " out of range"));
-    }
-  }
   if (options.reject_non_finite) {
     for (float v : x.values) {
       if (!std::isfinite(v)) return ctx.Error("/matrix/data", "non-finite value (NaN or Inf)");
@@ -840,6 +1131,15 @@ absl::StatusOr<MuData> Read10xH5(const std::string& path, const std::string& tis
                      "no Gene Expression, Antibody Capture or Peaks features");
   }
   return md;
+}
+
+}  // namespace
+
+absl::StatusOr<MuData> Read10xH5(const std::string& path, const std::string& tissue_positions_csv,
+                                 const ReadOptions& options) {
+  return ReadGuarded<MuData>(path, options, [&](ReadState* state) {
+    return Read10xH5Unguarded(path, tissue_positions_csv, options, state);
+  });
 }
 
 absl::Status ValidateAnnData(const AnnData& adata, const std::string& what) {

@@ -14,10 +14,31 @@
 
 namespace candies {
 
-// Named limits for what a reader accepts; see docs/CONFIG.md.
-struct ReadOptions {
-  // Refuse elements whose in-memory size would exceed this many bytes.
+// Named bounds on what a reader accepts from a file, checked before anything is
+// allocated. A file is untrusted input: every size it declares (shape, nnz,
+// string length, number of members) is checked against these limits and against
+// what the file can actually hold. Defaults and reasons: docs/FORMATS.md.
+struct ReadLimits {
+  // Entries in one array (dataset), whatever its type.
+  int64_t max_elements = int64_t{1} << 32;
+  // In-memory bytes of one element (array).
   int64_t max_element_bytes = int64_t{64} << 30;
+  // In-memory bytes of everything one read allocates for arrays and strings.
+  int64_t max_total_bytes = int64_t{64} << 30;
+  // Bytes of one string (index entry, label, category, uns value, attribute).
+  int64_t max_string_bytes = int64_t{1} << 20;
+  // Members of one group or names in one list attribute (dataframe columns,
+  // obsm / layers / uns keys, mod-order), and links in the whole file x 16.
+  int64_t max_group_members = 100000;
+  // In-memory bytes per stored byte of a chunked dataset. Deflate cannot
+  // exceed ~1032:1, so a larger ratio means the file declares data it does not
+  // hold (unwritten chunks that HDF5 would fill with fill values).
+  double max_compression_ratio = 1100.0;
+};
+
+// What a reader does; see docs/FORMATS.md.
+struct ReadOptions {
+  ReadLimits limits;
   // Check X, layers and obsm values for NaN / Inf and fail if any is found.
   bool reject_non_finite = true;
   // Skip `layers` / `obsp` / `varm` / `uns` (faster when only X and obs are needed).

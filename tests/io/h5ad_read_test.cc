@@ -165,7 +165,7 @@ TEST(ReadH5ad, NonFiniteAllowedWhenAsked) {
 TEST(ReadH5ad, MaxElementBytesEnforced) {
   ASSERT_FALSE(FixtureDir().empty());
   ReadOptions options;
-  options.max_element_bytes = 8;
+  options.limits.max_element_bytes = 8;
   absl::StatusOr<AnnData> a = ReadH5ad(FixtureDir() + "/dense.h5ad", options);
   ASSERT_FALSE(a.ok());
   EXPECT_NE(std::string(a.status().message()).find("max_element_bytes"), std::string::npos);
