@@ -28,7 +28,12 @@ else
   listen=127.0.0.1:50051 metrics=127.0.0.1:9464
   if (exec 3<>/dev/tcp/127.0.0.1/50051) 2>/dev/null; then listen=127.0.0.1:0; fi
   if (exec 3<>/dev/tcp/127.0.0.1/9464) 2>/dev/null; then metrics=127.0.0.1:0; fi
-  "$bin/candiesd" --listen "$listen" --metrics-listen "$metrics" --data-dir "$data" \
+  # Every call is authenticated (docs/SECURITY.md): one user token for the demo.
+  tokens=$out/candies-tokens
+  rm -f "$tokens"
+  CANDIES_TOKEN=$("$bin/candies" token add demo --role user --file "$tokens" 2>/dev/null)
+  export CANDIES_TOKEN
+  "$bin/candiesd" --token-file "$tokens" --listen "$listen" --metrics-listen "$metrics" --data-dir "$data" \
     >"$out/candiesd.out" 2>"$out/candiesd.log" &
   pid=$!
   trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT

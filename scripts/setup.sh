@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libigraph-dev libarpack2-dev libglpk-dev libgmp-dev libplfit-dev   # Leiden (igraph's CMake config needs all four)
   libnanoflann-dev                      # spatial kNN (KD-tree)
+  libssl-dev libcpp-httplib-dev openssl # token hashes, /metrics over HTTP(S), test certificates
   # Python side: interop tests against the real anndata, reference metrics
   # (scikit-learn), and the Python client (grpcio).
   python3 python3-anndata python3-h5py python3-numpy python3-scipy python3-pandas

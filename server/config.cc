@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "core/util/status_macros.h"
 
 namespace candies::server {
@@ -43,6 +44,37 @@ absl::Status Apply(DaemonConfig& c, const std::string& key, const std::string& v
     c.allowed_dirs.push_back(value);
   } else if (key == "device") {
     c.device = value;
+  } else if (key == "token-file") {
+    c.token_file = value;
+  } else if (key == "tls-cert") {
+    c.tls_cert = value;
+  } else if (key == "tls-key") {
+    c.tls_key = value;
+  } else if (key == "tls-client-ca") {
+    c.tls_client_ca = value;
+  } else if (key == "admin-identity") {
+    c.admin_identities.push_back(value);
+  } else if (key == "insecure-dev-mode") {
+    if (value != "true" && value != "false") {
+      return absl::InvalidArgumentError(absl::StrCat(where, key, ": '", value, "' is not true|false"));
+    }
+    c.insecure_dev_mode = value == "true";
+  } else if (key == "max-user-priority") {
+    if (!absl::SimpleAtoi(value, &c.max_user_priority)) {
+      return absl::InvalidArgumentError(absl::StrCat(where, key, ": '", value, "' is not an integer"));
+    }
+  } else if (key == "max-deadline-seconds") {
+    return num(&c.max_deadline_seconds);
+  } else if (key == "max-streams") {
+    return num(&c.max_streams);
+  } else if (key == "max-streams-per-user") {
+    return num(&c.max_streams_per_user);
+  } else if (key == "metrics-threads") {
+    return num(&c.metrics_threads);
+  } else if (key == "metrics-read-timeout-seconds") {
+    return num(&c.metrics_read_timeout_seconds);
+  } else if (key == "metrics-write-timeout-seconds") {
+    return num(&c.metrics_write_timeout_seconds);
   } else {
     return absl::InvalidArgumentError(absl::StrCat(where, "unknown key '", key, "'"));
   }
@@ -78,6 +110,13 @@ std::string DaemonUsage() {
          "  [--max-upload-bytes 4294967296] [--allowed-dir DIR]... [--device auto]\n"
          "  [--max-queued-per-owner 100] [--max-dataset-bytes-per-owner 68719476736]\n"
          "  [--max-obs-columns 64] [--model-memory-budget 4294967296]\n"
+         "  [--token-file FILE] [--tls-cert PEM --tls-key PEM] [--tls-client-ca PEM]\n"
+         "  [--admin-identity NAME]... [--insecure-dev-mode] [--max-user-priority 0]\n"
+         "  [--max-deadline-seconds 604800] [--max-streams 256] [--max-streams-per-user 16]\n"
+         "  [--metrics-threads 4] [--metrics-read-timeout-seconds 5]\n"
+         "  [--metrics-write-timeout-seconds 5]\n"
+         "Authentication is required: --token-file, --tls-client-ca, or --insecure-dev-mode\n"
+         "(loopback only); see docs/SECURITY.md.\n"
          "Every key also works in the --config file as `key = value` (docs/SERVICE.md).\n";
 }
 
@@ -88,7 +127,10 @@ absl::StatusOr<DaemonConfig> ParseDaemonConfig(const std::vector<std::string>& a
     const std::string& a = args[i];
     if (a.rfind("--", 0) != 0) return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", a, "'"));
     const size_t eq = a.find('=');
-    if (eq != std::string::npos) {
+    // The one switch: --insecure-dev-mode alone means true.
+    if (a == "--insecure-dev-mode" && (i + 1 == args.size() || args[i + 1].rfind("--", 0) == 0)) {
+      kv.emplace_back("insecure-dev-mode", "true");
+    } else if (eq != std::string::npos) {
       kv.emplace_back(a.substr(2, eq - 2), a.substr(eq + 1));
     } else if (i + 1 < args.size()) {
       kv.emplace_back(a.substr(2), args[++i]);
@@ -100,7 +142,7 @@ absl::StatusOr<DaemonConfig> ParseDaemonConfig(const std::vector<std::string>& a
   for (const auto& [k, v] : kv) {
     if (k == "config") CANDIES_RETURN_IF_ERROR(ApplyFile(c, v));
   }
-  bool flag_allowed = false;
+  bool flag_allowed = false, flag_admins = false;
   for (const auto& [k, v] : kv) {
     if (k == "config") continue;
     // Repeated --allowed-dir flags replace the file's list rather than extend it.
@@ -108,9 +150,59 @@ absl::StatusOr<DaemonConfig> ParseDaemonConfig(const std::vector<std::string>& a
       c.allowed_dirs.clear();
       flag_allowed = true;
     }
+    if (k == "admin-identity" && !flag_admins) {
+      c.admin_identities.clear();
+      flag_admins = true;
+    }
     CANDIES_RETURN_IF_ERROR(Apply(c, k, v, "--"));
   }
   return c;
+}
+
+bool IsLoopbackAddress(const std::string& host_port) {
+  const size_t colon = host_port.rfind(':');
+  if (colon == std::string::npos) return false;
+  std::string host = host_port.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host == "localhost" || host == "::1") return true;
+  // 127.0.0.0/8, as four decimal octets.
+  std::vector<std::string> parts = absl::StrSplit(host, '.');
+  if (parts.size() != 4 || parts[0] != "127") return false;
+  for (const std::string& p : parts) {
+    int v = 0;
+    if (p.empty() || p.size() > 3 || !absl::SimpleAtoi(p, &v) || v < 0 || v > 255) return false;
+  }
+  return true;
+}
+
+absl::Status ValidateDaemonConfig(const DaemonConfig& c) {
+  if (c.tls_cert.empty() != c.tls_key.empty()) {
+    return absl::InvalidArgumentError("tls-cert and tls-key: give both or neither");
+  }
+  if (!c.tls_client_ca.empty() && c.tls_cert.empty()) {
+    return absl::InvalidArgumentError("tls-client-ca: needs tls-cert and tls-key (mTLS is TLS)");
+  }
+  if (c.insecure_dev_mode) {
+    if (!IsLoopbackAddress(c.listen)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "listen: '", c.listen, "' is not a loopback address; insecure-dev-mode only listens "
+          "on 127.0.0.0/8, [::1] or localhost"));
+    }
+    if (!c.metrics_listen.empty() && !IsLoopbackAddress(c.metrics_listen)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "metrics-listen: '", c.metrics_listen, "' is not a loopback address (insecure-dev-mode)"));
+    }
+    return absl::OkStatus();
+  }
+  if (c.token_file.empty() && c.tls_client_ca.empty()) {
+    return absl::InvalidArgumentError(
+        "no authentication configured: set token-file (bearer tokens, `candies token add`), "
+        "or tls-client-ca with tls-cert/tls-key (mutual TLS), or --insecure-dev-mode for a "
+        "loopback-only development daemon (docs/SECURITY.md)");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace candies::server

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace candies::server {
@@ -24,7 +25,29 @@ struct DaemonConfig {
   int64_t model_memory_budget = int64_t{4} << 30;  // resident trained models, bytes
   std::vector<std::string> allowed_dirs;          // RegisterDataset roots (repeatable)
   std::string device = "auto";                    // auto | cpu | cuda | cuda:N
+
+  // Identities and TLS (docs/SECURITY.md). The daemon refuses to start without
+  // token_file, tls_client_ca or insecure_dev_mode.
+  std::string token_file;                  // bearer tokens (candies token add)
+  std::string tls_cert, tls_key;           // server certificate chain and key (PEM)
+  std::string tls_client_ca;               // CA of client certificates: mTLS identities
+  std::vector<std::string> admin_identities;  // certificate identities with role admin (repeatable)
+  bool insecure_dev_mode = false;          // no authentication; loopback addresses only
+  int max_user_priority = 0;               // SubmitJob priority above this: admins only
+  int64_t max_deadline_seconds = int64_t{7} * 24 * 3600;  // bound of deadline_seconds
+  int max_streams = 256;                   // open WatchJob streams in total
+  int max_streams_per_user = 16;           // open WatchJob streams of one identity
+  int metrics_threads = 4;                 // /metrics worker threads
+  int metrics_read_timeout_seconds = 5;    // a scrape request must arrive within this
+  int metrics_write_timeout_seconds = 5;   // and its answer be taken within this
 };
+
+// The checks that need the whole config: TLS files come in pairs, some
+// authentication is configured, dev mode listens on loopback only. Errors
+// name the key.
+absl::Status ValidateDaemonConfig(const DaemonConfig& c);
+// "127.0.0.1:50051", "[::1]:0", "localhost:9" are loopback; "0.0.0.0:1" is not.
+bool IsLoopbackAddress(const std::string& host_port);
 
 // Parses argv[1..]. Unknown keys, missing values and bad numbers are errors
 // naming the key.

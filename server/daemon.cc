@@ -10,15 +10,60 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "core/util/status_macros.h"
+#include "server/auth.h"
 #include "server/log.h"
 #include "server/service.h"
 
 namespace candies::server {
 
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& key, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  if (!in || s.str().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(key, ": cannot read ", path));
+  }
+  return s.str();
+}
+
+// TLS when tls-cert/tls-key are set; client certificates are verified against
+// tls-client-ca when set (requested, not required: token clients need none).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const DaemonConfig& c) {
+  if (c.tls_cert.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions opt(
+      c.tls_client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                              : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  CANDIES_ASSIGN_OR_RETURN(pair.cert_chain, ReadPem("tls-cert", c.tls_cert));
+  CANDIES_ASSIGN_OR_RETURN(pair.private_key, ReadPem("tls-key", c.tls_key));
+  opt.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!c.tls_client_ca.empty()) {
+    CANDIES_ASSIGN_OR_RETURN(opt.pem_root_certs, ReadPem("tls-client-ca", c.tls_client_ca));
+  }
+  return grpc::SslServerCredentials(opt);
+}
+
+}  // namespace
+
 int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
+  if (absl::Status s = ValidateDaemonConfig(config); !s.ok()) {
+    LogLine("error", "refusing to start", {{"error", std::string(s.message())}});
+    std::fprintf(stderr, "candiesd: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  auto creds = ServerCredentials(config);
+  if (!creds.ok()) {
+    LogLine("error", "refusing to start", {{"error", std::string(creds.status().message())}});
+    std::fprintf(stderr, "candiesd: %s\n", std::string(creds.status().message()).c_str());
+    return 2;
+  }
   // Block the stop signals in every thread (threads inherit the mask); the
   // main thread collects them with sigwait below.
   sigset_t stop;
@@ -29,15 +74,25 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
 
   auto store = Store::Open(config.data_dir);
   if (!store.ok()) {
-    LogLine("error", "cannot open store", absl::StrCat("error=\"", store.status().ToString(), "\""));
+    LogLine("error", "cannot open store", {{"error", store.status().ToString()}});
     return 1;
   }
   if ((*store)->requeued_on_open() > 0) {
-    LogLine("info", "requeued interrupted jobs", absl::StrCat("count=", (*store)->requeued_on_open()));
+    LogLine("info", "requeued interrupted jobs", {{"count", absl::StrCat((*store)->requeued_on_open())}});
   }
+  if ((*store)->cleared_owners_on_open() > 0) {
+    LogLine("warn", "rows from before identities now belong to owner \"\" (admins only)",
+            {{"count", absl::StrCat((*store)->cleared_owners_on_open())}});
+  }
+  MetricsHttpOptions metrics_options;
+  metrics_options.threads = config.metrics_threads;
+  metrics_options.read_timeout_seconds = config.metrics_read_timeout_seconds;
+  metrics_options.write_timeout_seconds = config.metrics_write_timeout_seconds;
+  metrics_options.tls_cert = config.tls_cert;
+  metrics_options.tls_key = config.tls_key;
   Metrics metrics;
-  if (absl::Status s = metrics.Serve(config.metrics_listen); !s.ok()) {
-    LogLine("error", "cannot serve metrics", absl::StrCat("error=\"", s.ToString(), "\""));
+  if (absl::Status s = metrics.Serve(config.metrics_listen, metrics_options); !s.ok()) {
+    LogLine("error", "cannot serve metrics", {{"error", s.ToString()}});
     return 1;
   }
   if (!metrics.address().empty()) {
@@ -57,19 +112,35 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
   opt.max_dataset_bytes_per_owner = config.max_dataset_bytes_per_owner;
   opt.max_obs_columns = config.max_obs_columns;
   opt.model_memory_budget = config.model_memory_budget;
+  opt.max_user_priority = config.max_user_priority;
+  opt.max_deadline_seconds = config.max_deadline_seconds;
+  opt.max_streams = config.max_streams;
+  opt.max_streams_per_user = config.max_streams_per_user;
+  AuthOptions auth_options;
+  auth_options.token_file = config.token_file;
+  auth_options.mtls = !config.tls_client_ca.empty();
+  auth_options.admin_identities = config.admin_identities;
+  auth_options.insecure_dev_mode = config.insecure_dev_mode;
+  Authenticator auth(auth_options);
+  opt.auth = &auth;
+  if (config.insecure_dev_mode) {
+    LogLine("warn", "insecure-dev-mode: no authentication, every caller is admin (loopback only)");
+  } else if (config.tls_cert.empty()) {
+    LogLine("warn", "no TLS: bearer tokens travel in clear text (set tls-cert/tls-key)");
+  }
   CandiesService service(opt, store->get(), backend, &metrics);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(config.listen, *creds, &port);
   // Uploads arrive in row blocks; allow messages up to 64 MiB per block.
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
-    LogLine("error", "cannot listen", absl::StrCat("listen=", config.listen));
+    LogLine("error", "cannot listen", {{"listen", config.listen}});
     return 1;
   }
   const std::string host = config.listen.substr(0, config.listen.rfind(':'));
@@ -86,12 +157,17 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
   }
   std::fflush(stdout);
   LogLine("info", "started",
-          absl::StrCat("listen=", address, " metrics=", metrics.address(), " data_dir=",
-                       config.data_dir, " workers=", config.workers));
+          {{"listen", address},
+           {"metrics", metrics.address()},
+           {"data_dir", config.data_dir},
+           {"workers", absl::StrCat(config.workers)},
+           {"tls", config.tls_cert.empty() ? "off" : (config.tls_client_ca.empty() ? "on" : "mtls")},
+           {"tokens", config.token_file.empty() ? "off" : "on"},
+           {"dev_mode", config.insecure_dev_mode ? "on" : "off"}});
 
   int sig = 0;
   sigwait(&stop, &sig);
-  LogLine("info", "stopping", absl::StrCat("signal=", sig));
+  LogLine("info", "stopping", {{"signal", absl::StrCat(sig)}});
   // Workers first (interrupted jobs stay RUNNING and are requeued on the next
   // start), which also ends open WatchJob streams; then in-flight RPCs.
   service.Shutdown();

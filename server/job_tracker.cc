@@ -60,8 +60,8 @@ void JobTracker::OnStart(const std::string& id) {
     job->set_state(v1::JOB_STATE_RUNNING);
     job->set_started_unix(NowUnix());
     (void)store_->PutJob(*job);
-    LogLine("info", "job started", absl::StrCat("job=", id, " owner=", job->owner(),
-                                                " attempt=", job->attempt()));
+    LogLine("info", "job started",
+            {{"job", id}, {"owner", job->owner()}, {"attempt", absl::StrCat(job->attempt())}});
   }
   {
     absl::MutexLock lock(&mu_);
@@ -109,7 +109,7 @@ void JobTracker::OnFinish(const std::string& id, FinalState state, const std::st
     auto added = models_->Add(m);
     if (!added.ok()) {
       LogLine("warn", "trained model not resident",
-              absl::StrCat("job=", id, " model=", m.id(), " error=\"", added.status().ToString(), "\""));
+              {{"job", id}, {"model", m.id()}, {"error", added.status().ToString()}});
     }
   }
   if (job.ok()) {
@@ -121,10 +121,13 @@ void JobTracker::OnFinish(const std::string& id, FinalState state, const std::st
     auto it = live_.find(id);
     if (it != live_.end()) job->set_stage(it->second.event.stage());
   }
-  LogLine(state == FinalState::kSucceeded ? "info" : "warn", "job finished",
-          absl::StrCat("job=", id, " kind=", kind, " state=", FinalStateName(state),
-                       " seconds=", seconds,
-                       state == FinalState::kSucceeded ? "" : absl::StrCat(" error=\"", detail, "\"")));
+  if (state == FinalState::kSucceeded) {
+    LogLine("info", "job finished", {{"job", id}, {"kind", kind}, {"state", FinalStateName(state)},
+                                     {"seconds", absl::StrCat(seconds)}});
+  } else {
+    LogLine("warn", "job finished", {{"job", id}, {"kind", kind}, {"state", FinalStateName(state)},
+                                     {"seconds", absl::StrCat(seconds)}, {"error", detail}});
+  }
   // Metrics before the row: whoever sees the final state also sees it counted.
   metrics_->JobFinished(kind, FinalStateName(state), seconds);
   if (job.ok()) (void)store_->PutJob(*job);

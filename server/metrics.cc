@@ -64,9 +64,9 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   downloaded_ = &bytes.Add({{"direction", "download"}});
 }
 
-absl::Status Metrics::Serve(const std::string& address) {
+absl::Status Metrics::Serve(const std::string& address, const MetricsHttpOptions& options) {
   if (address.empty()) return absl::OkStatus();
-  auto http = MetricsHttpServer::Start(address, registry_);
+  auto http = MetricsHttpServer::Start(address, registry_, options);
   if (!http.ok()) return http.status();
   http_ = std::move(*http);
   return absl::OkStatus();

@@ -20,7 +20,7 @@ class Metrics {
   Metrics();
   // Starts the HTTP endpoint on `address` ("127.0.0.1:9464"; port 0 = pick
   // one); empty = off. address() is then the bound "host:port".
-  absl::Status Serve(const std::string& address);
+  absl::Status Serve(const std::string& address, const MetricsHttpOptions& options = {});
   std::string address() const { return http_ ? http_->address() : ""; }
 
   void JobFinished(const std::string& kind, const std::string& state, double seconds);

@@ -1,15 +1,16 @@
-// A minimal HTTP/1.1 endpoint for Prometheus scrapes: GET /metrics answers the
-// text exposition format of a prometheus-cpp Registry; anything else is 404.
+// The /metrics endpoint for Prometheus scrapes: GET /metrics answers the text
+// exposition format of a prometheus-cpp Registry; anything else is 404.
+//
+// cpp-httplib (Debian's libcpp-httplib, built with OpenSSL): a pool of
+// `threads` workers, each request bounded by read/write timeouts, one request
+// per connection. HTTPS when a certificate and key are given.
 //
 // Why not prometheus::Exposer: its CivetWeb server creates its threads with a
-// fixed 100 KiB stack (CivetWeb's build default), and in a process that links
-// LibTorch the static TLS of LibTorch's dependencies (c10, OpenCV, ...) does
-// not fit in that, so pthread_create fails and Exposer throws "null context
-// when constructing CivetServer". This server runs one thread with a default
-// stack and handles one short request at a time, which is all a scraper needs.
+// fixed 100 KiB stack, and in a process that links LibTorch the static TLS of
+// LibTorch's dependencies does not fit in that, so pthread_create fails and
+// Exposer throws. httplib's threads have the default stack.
 #pragma once
 
-#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -17,27 +18,36 @@
 #include "absl/status/statusor.h"
 #include "prometheus/registry.h"
 
+namespace httplib {
+class Server;
+}
+
 namespace candies::server {
+
+struct MetricsHttpOptions {
+  int threads = 4;                // concurrent scrapes (metrics-threads)
+  int read_timeout_seconds = 5;   // each read of a request (metrics-read-timeout-seconds)
+  int write_timeout_seconds = 5;  // each write of an answer (metrics-write-timeout-seconds)
+  std::string tls_cert, tls_key;  // both set: HTTPS (tls-cert, tls-key)
+};
 
 class MetricsHttpServer {
  public:
   // Listens on "host:port" (port 0 = pick a free one); returns the bound
-  // "host:port". Only IPv4 literals and "localhost"/"0.0.0.0" hosts.
+  // "host:port". Errors name metrics-listen (or tls-cert).
   static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(
-      const std::string& address, std::shared_ptr<prometheus::Registry> registry);
-  ~MetricsHttpServer();  // stops the thread and closes the socket
+      const std::string& address, std::shared_ptr<prometheus::Registry> registry,
+      const MetricsHttpOptions& options = {});
+  ~MetricsHttpServer();  // stops serving and joins the threads
 
   const std::string& address() const { return address_; }
 
  private:
   MetricsHttpServer() = default;
-  void Loop();
-  void Serve(int fd);
 
   std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<httplib::Server> http_;
   std::string address_;
-  int listen_fd_ = -1;
-  int stop_pipe_[2] = {-1, -1};
   std::thread thread_;
 };
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/util/status_macros.h"
+#include "server/errors.h"
 #include "server/log.h"
 
 namespace candies::server {
@@ -27,7 +28,7 @@ absl::Status ModelRegistry::LoadPinned() {
     if (!e.record.pinned()) continue;
     absl::Status s = MakeResidentLocked(&e);
     if (!s.ok()) {
-      LogLine("warn", "pinned model not loaded", absl::StrCat("model=", id, " error=\"", s.ToString(), "\""));
+      LogLine("warn", "pinned model not loaded", {{"model", id}, {"error", s.ToString()}});
       if (first.ok()) first = s;
     }
   }
@@ -109,6 +110,14 @@ absl::StatusOr<v1::Model> ModelRegistry::Pin(const std::string& id, bool pin) {
   return ViewLocked(*e);
 }
 
+absl::StatusOr<v1::Model> ModelRegistry::Publish(const std::string& id, bool shared) {
+  absl::MutexLock lock(&mu_);
+  CANDIES_ASSIGN_OR_RETURN(Entry * e, FindLocked(id));
+  e->record.set_shared(shared);
+  CANDIES_RETURN_IF_ERROR(store_->PutModel(e->record));
+  return ViewLocked(*e);
+}
+
 absl::Status ModelRegistry::Delete(const std::string& id) {
   absl::MutexLock lock(&mu_);
   CANDIES_RETURN_IF_ERROR(FindLocked(id).status());
@@ -125,7 +134,7 @@ int64_t ModelRegistry::resident_bytes() {
 
 absl::StatusOr<ModelRegistry::Entry*> ModelRegistry::FindLocked(const std::string& id) {
   auto it = entries_.find(id);
-  if (it == entries_.end()) return absl::NotFoundError(absl::StrCat("model ", id, " not found"));
+  if (it == entries_.end()) return NotFound("model", id);
   return &it->second;
 }
 
@@ -152,8 +161,8 @@ absl::Status ModelRegistry::MakeResidentLocked(Entry* e) {
           "model ", e->record.id(), ": ", need, " bytes do not fit model-memory-budget = ",
           budget_bytes_, " beside ", ResidentBytesLocked(), " bytes of pinned models"));
     }
-    LogLine("info", "model evicted", absl::StrCat("model=", victim->record.id(),
-                                                  " bytes=", victim->model->bytes()));
+    LogLine("info", "model evicted", {{"model", victim->record.id()},
+                                      {"bytes", absl::StrCat(victim->model->bytes())}});
     victim->model.reset();
   }
   e->model = std::move(m);

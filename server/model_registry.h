@@ -51,6 +51,8 @@ class ModelRegistry {
   absl::StatusOr<v1::Model> Load(const std::string& id);
   absl::StatusOr<v1::Model> Unload(const std::string& id);  // also unpins
   absl::StatusOr<v1::Model> Pin(const std::string& id, bool pin);
+  // Sets the record's `shared` flag (PublishModel); stored.
+  absl::StatusOr<v1::Model> Publish(const std::string& id, bool shared);
   absl::Status Delete(const std::string& id);
 
   int64_t budget_bytes() const { return budget_bytes_; }

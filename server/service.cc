@@ -1,5 +1,6 @@
 #include "server/service.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <initializer_list>
 
@@ -22,11 +23,8 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
-std::string OwnerOf(const grpc::ServerContext* ctx) {
-  const auto& md = ctx->client_metadata();
-  auto it = md.find("x-candies-owner");
-  if (it == md.end() || it->second.empty()) return "default";
-  return std::string(it->second.data(), it->second.size());
+absl::Status AdminOnly(const char* method) {
+  return absl::PermissionDeniedError(absl::StrCat(method, ": admin only"));
 }
 
 bool OneOf(const std::string& v, std::initializer_list<const char*> allowed) {
@@ -40,12 +38,16 @@ bool OneOf(const std::string& v, std::initializer_list<const char*> allowed) {
 
 CandiesService::CandiesService(ServiceOptions options, Store* store, JobBackend* backend,
                                Metrics* metrics)
-    : options_(std::move(options)), store_(store), backend_(backend), metrics_(metrics) {
+    : options_(std::move(options)),
+      auth_(options_.auth),
+      store_(store),
+      backend_(backend),
+      metrics_(metrics) {
   models_ = std::make_unique<ModelRegistry>(
       options_.model_memory_budget, store_, backend_,
       [this](int n, int64_t bytes) { metrics_->SetModels(n, bytes); });
   if (absl::Status s = models_->LoadPinned(); !s.ok()) {
-    LogLine("warn", "some pinned models did not load", absl::StrCat("error=\"", s.ToString(), "\""));
+    LogLine("warn", "some pinned models did not load", {{"error", s.ToString()}});
   }
   model_backend_ = std::make_unique<ModelBackend>(backend_, models_.get());
   tracker_ = std::make_unique<JobTracker>(store_, metrics_, models_.get());
@@ -75,11 +77,54 @@ void CandiesService::Shutdown() {
   scheduler_->Shutdown();
 }
 
-grpc::Status CandiesService::Done(const char* method, absl::Time start,
-                                  const absl::Status& status) {
+grpc::Status CandiesService::Call(const char* method, Audit audit, grpc::ServerContext* ctx,
+                                  const Body& body) {
+  const absl::Time t0 = absl::Now();
+  absl::StatusOr<Principal> who =
+      auth_ != nullptr ? auth_->Authenticate(*ctx)
+                       : absl::StatusOr<Principal>(absl::UnauthenticatedError("no authenticator"));
+  std::string object;
+  absl::Status status = who.ok() ? body(*who, &object) : who.status();
   metrics_->Rpc(method, std::string(absl::StatusCodeToString(status.code())),
-                absl::ToDoubleSeconds(absl::Now() - start));
+                absl::ToDoubleSeconds(absl::Now() - t0));
+  if (audit == Audit::kYes || !who.ok()) {
+    LogLine(status.ok() ? "info" : "warn", "audit",
+            {{"rpc", method},
+             {"identity", who.ok() ? who->name : "-"},
+             {"role", who.ok() ? RoleName(who->role) : "-"},
+             {"peer", ctx->peer()},
+             {"object", object.empty() ? "-" : object},
+             {"code", absl::StatusCodeToString(status.code())}});
+  }
   return ToGrpc(status);
+}
+
+absl::StatusOr<v1::Dataset> CandiesService::SeenDataset(const Principal& who,
+                                                        const std::string& id) {
+  auto d = store_->GetDataset(id);
+  if (d.ok() && !who.Sees(d->owner())) return NotFound("dataset", id);
+  return d;
+}
+
+absl::StatusOr<v1::Job> CandiesService::SeenJob(const Principal& who, const std::string& id) {
+  auto j = store_->GetJob(id);
+  if (j.ok() && !who.Sees(j->owner())) return NotFound("job", id);
+  return j;
+}
+
+absl::StatusOr<v1::Model> CandiesService::SeenModel(const Principal& who, const std::string& id) {
+  auto m = models_->Get(id);
+  if (m.ok() && !who.Sees(m->owner()) && !m->shared()) return NotFound("model", id);
+  return m;
+}
+
+absl::Status CandiesService::MayManageModel(const Principal& who, const char* method,
+                                            const std::string& id, bool owner_may) {
+  CANDIES_ASSIGN_OR_RETURN(v1::Model m, SeenModel(who, id));
+  if (who.admin() || (owner_may && m.owner() == who.name)) return absl::OkStatus();
+  return owner_may ? absl::PermissionDeniedError(
+                         absl::StrCat(method, ": only the model's owner or an admin may"))
+                   : AdminOnly(method);
 }
 
 absl::Status CandiesService::Enqueue(const v1::Job& job) {
@@ -105,17 +150,23 @@ absl::Status CandiesService::Enqueue(const v1::Job& job) {
   if (!job.model_id().empty()) spec.save_model_dir = store_->ModelDir(job.model_id());
   spec.result_path = store_->ResultPath(job.id());
   spec.denoised_path = store_->DenoisedPath(job.id());
-  const absl::Time deadline = r.deadline_seconds() > 0
-                                  ? absl::FromUnixSeconds(job.created_unix() + r.deadline_seconds())
-                                  : absl::InfiniteFuture();
+  // Duration arithmetic saturates: no overflow even for a row from before
+  // max-deadline-seconds existed.
+  const absl::Time deadline =
+      r.deadline_seconds() > 0
+          ? absl::FromUnixSeconds(job.created_unix()) + absl::Seconds(r.deadline_seconds())
+          : absl::InfiniteFuture();
   return scheduler_->Submit(std::move(spec), r.priority(), deadline);
 }
 
 grpc::Status CandiesService::UploadDataset(grpc::ServerContext* ctx,
                                            grpc::ServerReader<v1::UploadChunk>* reader,
                                            v1::Dataset* out) {
-  const absl::Time t0 = absl::Now();
-  return Done("UploadDataset", t0, UploadImpl(ctx, reader, out));
+  return Call("UploadDataset", Audit::kYes, ctx, [&](const Principal& who, std::string* object) {
+    absl::Status s = UploadImpl(who, ctx, reader, out);
+    if (s.ok()) *object = out->id();
+    return s;
+  });
 }
 
 absl::Status CandiesService::CheckOwnerQuotas(const std::string& owner, int64_t new_bytes) {
@@ -132,11 +183,11 @@ absl::Status CandiesService::CheckOwnerQuotas(const std::string& owner, int64_t 
   return absl::OkStatus();
 }
 
-absl::Status CandiesService::UploadImpl(grpc::ServerContext* ctx,
+absl::Status CandiesService::UploadImpl(const Principal& who, grpc::ServerContext* ctx,
                                         grpc::ServerReader<v1::UploadChunk>* reader,
                                         v1::Dataset* out) {
   UploadAssembler upload({options_.max_upload_bytes, options_.max_obs_columns});
-  const std::string owner = OwnerOf(ctx);
+  const std::string& owner = who.name;
   v1::UploadChunk chunk;
   while (reader->Read(&chunk)) {
     if (upload.has_header() && ctx->IsCancelled()) {
@@ -167,12 +218,16 @@ absl::Status CandiesService::UploadImpl(grpc::ServerContext* ctx,
 grpc::Status CandiesService::RegisterDataset(grpc::ServerContext* ctx,
                                              const v1::RegisterDatasetRequest* req,
                                              v1::Dataset* out) {
-  const absl::Time t0 = absl::Now();
-  auto run = [&]() -> absl::Status {
+  return Call("RegisterDataset", Audit::kYes, ctx, [&](const Principal& who, std::string* object) -> absl::Status {
+    if (!who.admin()) return AdminOnly("RegisterDataset");
     if (req->path().empty()) return Invalid("path", "is empty");
+    // One answer for "missing", "not allowed" and "a link pointing outside":
+    // the reply does not tell what exists on the server or where links lead.
+    const absl::Status refused = absl::NotFoundError(
+        "path: not found, or not under an allowed dir (--allowed-dir)");
     std::error_code ec;
     const fs::path real = fs::canonical(req->path(), ec);
-    if (ec) return absl::NotFoundError(absl::StrCat("path: ", req->path(), ": ", ec.message()));
+    if (ec) return refused;
     bool allowed = false;
     for (const std::string& dir : options_.allowed_dirs) {
       const fs::path root = fs::canonical(dir, ec);
@@ -180,10 +235,7 @@ grpc::Status CandiesService::RegisterDataset(grpc::ServerContext* ctx,
       const std::string prefix = root.string() + "/";
       if (real.string().compare(0, prefix.size(), prefix) == 0) allowed = true;
     }
-    if (!allowed) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("path: ", real.string(), " is not under an allowed dir (--allowed-dir)"));
-    }
+    if (!allowed) return refused;
     ReadOptions ro;
     CANDIES_ASSIGN_OR_RETURN(AnnData a, ReadH5ad(real.string(), ro));
     v1::Dataset d;
@@ -192,84 +244,103 @@ grpc::Status CandiesService::RegisterDataset(grpc::ServerContext* ctx,
     d.set_kind(req->kind());
     d.set_n_obs(a.n_obs());
     d.set_n_vars(a.n_vars());
-    d.set_owner(OwnerOf(ctx));
+    d.set_owner(who.name);
     d.set_created_unix(NowUnix());
     d.set_size_bytes(static_cast<int64_t>(fs::file_size(real, ec)));
     d.set_source(real.string());
     CANDIES_RETURN_IF_ERROR(store_->PutDatasetRow(d, real.string()));
+    *object = d.id();
     *out = d;
     return absl::OkStatus();
-  };
-  return Done("RegisterDataset", t0, run());
+  });
 }
 
-grpc::Status CandiesService::GetDataset(grpc::ServerContext*, const v1::GetDatasetRequest* req,
+grpc::Status CandiesService::GetDataset(grpc::ServerContext* ctx, const v1::GetDatasetRequest* req,
                                         v1::Dataset* out) {
-  const absl::Time t0 = absl::Now();
-  if (req->id().empty()) return Done("GetDataset", t0, Invalid("id", "is empty"));
-  auto d = store_->GetDataset(req->id());
-  if (d.ok()) *out = *d;
-  return Done("GetDataset", t0, d.status());
+  return Call("GetDataset", Audit::kNo, ctx, [&](const Principal& who, std::string*) -> absl::Status {
+    if (req->id().empty()) return Invalid("id", "is empty");
+    CANDIES_ASSIGN_OR_RETURN(*out, SeenDataset(who, req->id()));
+    return absl::OkStatus();
+  });
 }
 
-grpc::Status CandiesService::ListDatasets(grpc::ServerContext*, const v1::ListDatasetsRequest*,
+grpc::Status CandiesService::ListDatasets(grpc::ServerContext* ctx, const v1::ListDatasetsRequest*,
                                           v1::ListDatasetsResponse* out) {
-  const absl::Time t0 = absl::Now();
-  for (auto& d : store_->ListDatasets()) *out->add_datasets() = std::move(d);
-  return Done("ListDatasets", t0, absl::OkStatus());
+  return Call("ListDatasets", Audit::kNo, ctx, [&](const Principal& who, std::string*) {
+    for (auto& d : store_->ListDatasets()) {
+      if (who.Sees(d.owner())) *out->add_datasets() = std::move(d);
+    }
+    return absl::OkStatus();
+  });
 }
 
-grpc::Status CandiesService::DeleteDataset(grpc::ServerContext*,
+grpc::Status CandiesService::DeleteDataset(grpc::ServerContext* ctx,
                                            const v1::DeleteDatasetRequest* req,
                                            v1::DeleteDatasetResponse*) {
-  const absl::Time t0 = absl::Now();
-  if (req->id().empty()) return Done("DeleteDataset", t0, Invalid("id", "is empty"));
-  return Done("DeleteDataset", t0, store_->DeleteDataset(req->id()));
+  return Call("DeleteDataset", Audit::kYes, ctx, [&](const Principal& who, std::string* object) -> absl::Status {
+    if (req->id().empty()) return Invalid("id", "is empty");
+    *object = req->id();
+    CANDIES_RETURN_IF_ERROR(SeenDataset(who, req->id()).status());
+    return store_->DeleteDataset(req->id());
+  });
+}
+
+absl::Status CandiesService::ValidateSubmit(const Principal& who, v1::SubmitJobRequest& r) {
+  if (r.kind().empty()) r.set_kind("full");
+  if (r.low_quality().empty()) r.set_low_quality("auto");
+  if (r.preset().empty()) r.set_preset("fast");
+  if (r.mod1_dataset().empty()) return Invalid("mod1_dataset", "is empty");
+  if (r.mod2_dataset().empty()) return Invalid("mod2_dataset", "is empty");
+  if (!OneOf(r.kind(), {"full", "integrate", "denoise", "cluster"})) {
+    return Invalid("kind", absl::StrCat("'", r.kind(), "' is not full|integrate|denoise|cluster"));
+  }
+  if (r.n_clusters() <= 0) return Invalid("n_clusters", "must be > 0");
+  if (!OneOf(r.low_quality(), {"auto", "mod1", "mod2"})) {
+    return Invalid("low_quality", absl::StrCat("'", r.low_quality(), "' is not auto|mod1|mod2"));
+  }
+  if (!OneOf(r.preset(), {"fast", "paper"})) {
+    return Invalid("preset", absl::StrCat("'", r.preset(), "' is not fast|paper"));
+  }
+  if (r.deadline_seconds() < 0) return Invalid("deadline_seconds", "must be >= 0");
+  if (r.deadline_seconds() > options_.max_deadline_seconds) {
+    return Invalid("deadline_seconds", absl::StrCat(r.deadline_seconds(), " exceeds max-deadline-seconds = ",
+                                                    options_.max_deadline_seconds));
+  }
+  if (!who.admin() && r.priority() > options_.max_user_priority) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "priority: ", r.priority(), " is above max-user-priority = ", options_.max_user_priority,
+        " (higher priorities are for admins)"));
+  }
+  if (!r.cluster_method().empty() && !OneOf(r.cluster_method(), {"mclust", "leiden", "kmeans"})) {
+    return Invalid("cluster_method", absl::StrCat("'", r.cluster_method(),
+                                                  "' is not mclust|leiden|kmeans (or empty: the preset's)"));
+  }
+  const bool trains = r.kind() == "full" || r.kind() == "denoise";
+  if (!r.model_id().empty()) {
+    if (!trains) return Invalid("model_id", absl::StrCat("applies to kind full or denoise, not ", r.kind()));
+    if (r.save_model()) return Invalid("save_model", "cannot be combined with model_id (an applied model is not retrained)");
+    if (!SeenModel(who, r.model_id()).ok()) {
+      return absl::NotFoundError(absl::StrCat("model_id: model ", r.model_id(), " not found"));
+    }
+  }
+  if (r.save_model() && !trains) {
+    return Invalid("save_model", absl::StrCat("applies to kind full or denoise, not ", r.kind()));
+  }
+  for (const auto& [field, id] : {std::pair<std::string, std::string>{"mod1_dataset", r.mod1_dataset()},
+                                  {"mod2_dataset", r.mod2_dataset()}}) {
+    if (!SeenDataset(who, id).ok()) {
+      return absl::NotFoundError(absl::StrCat(field, ": dataset ", id, " not found"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 grpc::Status CandiesService::SubmitJob(grpc::ServerContext* ctx, const v1::SubmitJobRequest* req,
                                        v1::Job* out) {
-  const absl::Time t0 = absl::Now();
-  auto run = [&]() -> absl::Status {
+  return Call("SubmitJob", Audit::kYes, ctx, [&](const Principal& who, std::string* object) -> absl::Status {
     v1::SubmitJobRequest r = *req;
-    if (r.kind().empty()) r.set_kind("full");
-    if (r.low_quality().empty()) r.set_low_quality("auto");
-    if (r.preset().empty()) r.set_preset("fast");
-    if (r.mod1_dataset().empty()) return Invalid("mod1_dataset", "is empty");
-    if (r.mod2_dataset().empty()) return Invalid("mod2_dataset", "is empty");
-    if (!OneOf(r.kind(), {"full", "integrate", "denoise", "cluster"})) {
-      return Invalid("kind", absl::StrCat("'", r.kind(), "' is not full|integrate|denoise|cluster"));
-    }
-    if (r.n_clusters() <= 0) return Invalid("n_clusters", "must be > 0");
-    if (!OneOf(r.low_quality(), {"auto", "mod1", "mod2"})) {
-      return Invalid("low_quality", absl::StrCat("'", r.low_quality(), "' is not auto|mod1|mod2"));
-    }
-    if (!OneOf(r.preset(), {"fast", "paper"})) {
-      return Invalid("preset", absl::StrCat("'", r.preset(), "' is not fast|paper"));
-    }
-    if (r.deadline_seconds() < 0) return Invalid("deadline_seconds", "must be >= 0");
-    if (!r.cluster_method().empty() && !OneOf(r.cluster_method(), {"mclust", "leiden", "kmeans"})) {
-      return Invalid("cluster_method", absl::StrCat("'", r.cluster_method(),
-                                                    "' is not mclust|leiden|kmeans (or empty: the preset's)"));
-    }
-    const bool trains = r.kind() == "full" || r.kind() == "denoise";
-    if (!r.model_id().empty()) {
-      if (!trains) return Invalid("model_id", absl::StrCat("applies to kind full or denoise, not ", r.kind()));
-      if (r.save_model()) return Invalid("save_model", "cannot be combined with model_id (an applied model is not retrained)");
-      if (!models_->Get(r.model_id()).ok()) {
-        return absl::NotFoundError(absl::StrCat("model_id: model ", r.model_id(), " not found"));
-      }
-    }
-    if (r.save_model() && !trains) {
-      return Invalid("save_model", absl::StrCat("applies to kind full or denoise, not ", r.kind()));
-    }
-    for (const auto& [field, id] : {std::pair<std::string, std::string>{"mod1_dataset", r.mod1_dataset()},
-                                    {"mod2_dataset", r.mod2_dataset()}}) {
-      if (!store_->GetDataset(id).ok()) {
-        return absl::NotFoundError(absl::StrCat(field, ": dataset ", id, " not found"));
-      }
-    }
-    const std::string owner = OwnerOf(ctx);
+    CANDIES_RETURN_IF_ERROR(ValidateSubmit(who, r));
+    const std::string& owner = who.name;
     int queued_by_owner = 0;
     for (const v1::Job& j : store_->ListJobs(v1::JOB_STATE_QUEUED)) queued_by_owner += j.owner() == owner;
     if (queued_by_owner >= options_.max_queued_per_owner) {
@@ -279,6 +350,7 @@ grpc::Status CandiesService::SubmitJob(grpc::ServerContext* ctx, const v1::Submi
     }
     v1::Job job;
     job.set_id(NewId("job"));
+    *object = job.id();
     if (r.save_model()) job.set_model_id(NewId("model"));
     job.set_state(v1::JOB_STATE_QUEUED);
     *job.mutable_spec() = r;
@@ -299,25 +371,22 @@ grpc::Status CandiesService::SubmitJob(grpc::ServerContext* ctx, const v1::Submi
     tracker_->Decorate(&job);
     *out = job;
     return absl::OkStatus();
-  };
-  return Done("SubmitJob", t0, run());
+  });
 }
 
-grpc::Status CandiesService::GetJob(grpc::ServerContext*, const v1::GetJobRequest* req,
+grpc::Status CandiesService::GetJob(grpc::ServerContext* ctx, const v1::GetJobRequest* req,
                                     v1::Job* out) {
-  const absl::Time t0 = absl::Now();
-  if (req->id().empty()) return Done("GetJob", t0, Invalid("id", "is empty"));
-  auto job = store_->GetJob(req->id());
-  if (!job.ok()) return Done("GetJob", t0, job.status());
-  *out = *job;
-  tracker_->Decorate(out);
-  return Done("GetJob", t0, absl::OkStatus());
+  return Call("GetJob", Audit::kNo, ctx, [&](const Principal& who, std::string*) -> absl::Status {
+    if (req->id().empty()) return Invalid("id", "is empty");
+    CANDIES_ASSIGN_OR_RETURN(*out, SeenJob(who, req->id()));
+    tracker_->Decorate(out);
+    return absl::OkStatus();
+  });
 }
 
-grpc::Status CandiesService::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* req,
+grpc::Status CandiesService::ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRequest* req,
                                       v1::ListJobsResponse* out) {
-  const absl::Time t0 = absl::Now();
-  auto run = [&]() -> absl::Status {
+  return Call("ListJobs", Audit::kNo, ctx, [&](const Principal& who, std::string*) -> absl::Status {
     if (req->page_size() < 0 || req->page_size() > options_.max_page_size) {
       return Invalid("page_size", absl::StrCat("must be in [0, ", options_.max_page_size, "]"));
     }
@@ -328,6 +397,9 @@ grpc::Status CandiesService::ListJobs(grpc::ServerContext*, const v1::ListJobsRe
       return Invalid("page_token", "is not a token from a previous ListJobs");
     }
     std::vector<v1::Job> jobs = store_->ListJobs(req->state());
+    jobs.erase(std::remove_if(jobs.begin(), jobs.end(),
+                              [&](const v1::Job& j) { return !who.Sees(j.owner()); }),
+               jobs.end());
     const std::map<std::string, int> positions = scheduler_->QueuePositions();
     for (int64_t i = offset; i < static_cast<int64_t>(jobs.size()) && i < offset + page; ++i) {
       v1::Job* j = out->add_jobs();
@@ -338,26 +410,52 @@ grpc::Status CandiesService::ListJobs(grpc::ServerContext*, const v1::ListJobsRe
       out->set_next_page_token(absl::StrCat(offset + page));
     }
     return absl::OkStatus();
-  };
-  return Done("ListJobs", t0, run());
+  });
+}
+
+absl::Status CandiesService::AcquireStream(const std::string& user) {
+  absl::MutexLock lock(&streams_mu_);
+  int& mine = streams_by_user_[user];
+  if (streams_total_ >= options_.max_streams) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "WatchJob: ", streams_total_, " streams are open (max-streams = ", options_.max_streams, ")"));
+  }
+  if (mine >= options_.max_streams_per_user) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "WatchJob: ", user, " has ", mine, " streams open (max-streams-per-user = ",
+        options_.max_streams_per_user, ")"));
+  }
+  ++mine;
+  ++streams_total_;
+  return absl::OkStatus();
+}
+
+void CandiesService::ReleaseStream(const std::string& user) {
+  absl::MutexLock lock(&streams_mu_);
+  if (--streams_by_user_[user] <= 0) streams_by_user_.erase(user);
+  --streams_total_;
 }
 
 grpc::Status CandiesService::WatchJob(grpc::ServerContext* ctx, const v1::WatchJobRequest* req,
                                       grpc::ServerWriter<v1::JobEvent>* writer) {
-  const absl::Time t0 = absl::Now();
-  if (req->id().empty()) return Done("WatchJob", t0, Invalid("id", "is empty"));
-  return Done("WatchJob", t0,
-              tracker_->Watch(
-                  req->id(), [&](const v1::JobEvent& e) { return writer->Write(e); },
-                  [&] { return ctx->IsCancelled(); }));
+  return Call("WatchJob", Audit::kNo, ctx, [&](const Principal& who, std::string*) -> absl::Status {
+    if (req->id().empty()) return Invalid("id", "is empty");
+    CANDIES_RETURN_IF_ERROR(SeenJob(who, req->id()).status());
+    CANDIES_RETURN_IF_ERROR(AcquireStream(who.name));
+    absl::Status s = tracker_->Watch(
+        req->id(), [&](const v1::JobEvent& e) { return writer->Write(e); },
+        [&] { return ctx->IsCancelled(); });
+    ReleaseStream(who.name);
+    return s;
+  });
 }
 
-grpc::Status CandiesService::CancelJob(grpc::ServerContext*, const v1::CancelJobRequest* req,
+grpc::Status CandiesService::CancelJob(grpc::ServerContext* ctx, const v1::CancelJobRequest* req,
                                        v1::Job* out) {
-  const absl::Time t0 = absl::Now();
-  auto run = [&]() -> absl::Status {
+  return Call("CancelJob", Audit::kYes, ctx, [&](const Principal& who, std::string* object) -> absl::Status {
     if (req->id().empty()) return Invalid("id", "is empty");
-    CANDIES_ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(req->id()));
+    *object = req->id();
+    CANDIES_ASSIGN_OR_RETURN(v1::Job job, SeenJob(who, req->id()));
     if (IsFinal(job.state())) {
       return absl::FailedPreconditionError(
           absl::StrCat("id: job ", job.id(), " already ended (", v1::JobState_Name(job.state()), ")"));
@@ -367,74 +465,94 @@ grpc::Status CandiesService::CancelJob(grpc::ServerContext*, const v1::CancelJob
     CANDIES_ASSIGN_OR_RETURN(*out, store_->GetJob(req->id()));
     tracker_->Decorate(out);
     return absl::OkStatus();
-  };
-  return Done("CancelJob", t0, run());
+  });
 }
 
 grpc::Status CandiesService::FetchResult(grpc::ServerContext* ctx,
                                          const v1::FetchResultRequest* req,
                                          grpc::ServerWriter<v1::ResultChunk>* writer) {
-  const absl::Time t0 = absl::Now();
-  auto run = [&]() -> absl::Status {
+  return Call("FetchResult", Audit::kNo, ctx, [&](const Principal& who, std::string*) -> absl::Status {
     if (req->id().empty()) return Invalid("id", "is empty");
-    CANDIES_ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(req->id()));
+    CANDIES_ASSIGN_OR_RETURN(v1::Job job, SeenJob(who, req->id()));
     return results_->Fetch(job, req->part(), [&](const v1::ResultChunk& c) {
       return !ctx->IsCancelled() && writer->Write(c);
     });
-  };
-  return Done("FetchResult", t0, run());
+  });
 }
 
-grpc::Status CandiesService::ListModels(grpc::ServerContext*, const v1::ListModelsRequest*,
+grpc::Status CandiesService::ListModels(grpc::ServerContext* ctx, const v1::ListModelsRequest*,
                                         v1::ListModelsResponse* out) {
-  const absl::Time t0 = absl::Now();
-  for (v1::Model& m : models_->List()) *out->add_models() = std::move(m);
-  out->set_resident_bytes(models_->resident_bytes());
-  out->set_budget_bytes(models_->budget_bytes());
-  return Done("ListModels", t0, absl::OkStatus());
+  return Call("ListModels", Audit::kNo, ctx, [&](const Principal& who, std::string*) {
+    for (v1::Model& m : models_->List()) {
+      if (who.Sees(m.owner()) || m.shared()) *out->add_models() = std::move(m);
+    }
+    out->set_resident_bytes(models_->resident_bytes());
+    out->set_budget_bytes(models_->budget_bytes());
+    return absl::OkStatus();
+  });
 }
 
-grpc::Status CandiesService::GetModel(grpc::ServerContext*, const v1::GetModelRequest* req,
+grpc::Status CandiesService::GetModel(grpc::ServerContext* ctx, const v1::GetModelRequest* req,
                                       v1::Model* out) {
-  const absl::Time t0 = absl::Now();
-  if (req->id().empty()) return Done("GetModel", t0, Invalid("id", "is empty"));
-  auto m = models_->Get(req->id());
-  if (m.ok()) *out = *m;
-  return Done("GetModel", t0, m.status());
+  return Call("GetModel", Audit::kNo, ctx, [&](const Principal& who, std::string*) -> absl::Status {
+    if (req->id().empty()) return Invalid("id", "is empty");
+    CANDIES_ASSIGN_OR_RETURN(*out, SeenModel(who, req->id()));
+    return absl::OkStatus();
+  });
 }
 
-grpc::Status CandiesService::LoadModel(grpc::ServerContext*, const v1::LoadModelRequest* req,
+grpc::Status CandiesService::LoadModel(grpc::ServerContext* ctx, const v1::LoadModelRequest* req,
                                        v1::Model* out) {
-  const absl::Time t0 = absl::Now();
-  if (req->id().empty()) return Done("LoadModel", t0, Invalid("id", "is empty"));
-  auto m = models_->Load(req->id());
-  if (m.ok()) *out = *m;
-  return Done("LoadModel", t0, m.status());
+  return Call("LoadModel", Audit::kYes, ctx, [&](const Principal& who, std::string* object) -> absl::Status {
+    if (req->id().empty()) return Invalid("id", "is empty");
+    *object = req->id();
+    CANDIES_RETURN_IF_ERROR(MayManageModel(who, "LoadModel", req->id(), false));
+    CANDIES_ASSIGN_OR_RETURN(*out, models_->Load(req->id()));
+    return absl::OkStatus();
+  });
 }
 
-grpc::Status CandiesService::UnloadModel(grpc::ServerContext*, const v1::UnloadModelRequest* req,
+grpc::Status CandiesService::UnloadModel(grpc::ServerContext* ctx, const v1::UnloadModelRequest* req,
                                          v1::Model* out) {
-  const absl::Time t0 = absl::Now();
-  if (req->id().empty()) return Done("UnloadModel", t0, Invalid("id", "is empty"));
-  auto m = models_->Unload(req->id());
-  if (m.ok()) *out = *m;
-  return Done("UnloadModel", t0, m.status());
+  return Call("UnloadModel", Audit::kYes, ctx, [&](const Principal& who, std::string* object) -> absl::Status {
+    if (req->id().empty()) return Invalid("id", "is empty");
+    *object = req->id();
+    CANDIES_RETURN_IF_ERROR(MayManageModel(who, "UnloadModel", req->id(), false));
+    CANDIES_ASSIGN_OR_RETURN(*out, models_->Unload(req->id()));
+    return absl::OkStatus();
+  });
 }
 
-grpc::Status CandiesService::PinModel(grpc::ServerContext*, const v1::PinModelRequest* req,
+grpc::Status CandiesService::PinModel(grpc::ServerContext* ctx, const v1::PinModelRequest* req,
                                       v1::Model* out) {
-  const absl::Time t0 = absl::Now();
-  if (req->id().empty()) return Done("PinModel", t0, Invalid("id", "is empty"));
-  auto m = models_->Pin(req->id(), req->pin());
-  if (m.ok()) *out = *m;
-  return Done("PinModel", t0, m.status());
+  return Call("PinModel", Audit::kYes, ctx, [&](const Principal& who, std::string* object) -> absl::Status {
+    if (req->id().empty()) return Invalid("id", "is empty");
+    *object = req->id();
+    CANDIES_RETURN_IF_ERROR(MayManageModel(who, "PinModel", req->id(), false));
+    CANDIES_ASSIGN_OR_RETURN(*out, models_->Pin(req->id(), req->pin()));
+    return absl::OkStatus();
+  });
 }
 
-grpc::Status CandiesService::DeleteModel(grpc::ServerContext*, const v1::DeleteModelRequest* req,
+grpc::Status CandiesService::DeleteModel(grpc::ServerContext* ctx, const v1::DeleteModelRequest* req,
                                          v1::DeleteModelResponse*) {
-  const absl::Time t0 = absl::Now();
-  if (req->id().empty()) return Done("DeleteModel", t0, Invalid("id", "is empty"));
-  return Done("DeleteModel", t0, models_->Delete(req->id()));
+  return Call("DeleteModel", Audit::kYes, ctx, [&](const Principal& who, std::string* object) -> absl::Status {
+    if (req->id().empty()) return Invalid("id", "is empty");
+    *object = req->id();
+    CANDIES_RETURN_IF_ERROR(MayManageModel(who, "DeleteModel", req->id(), true));
+    return models_->Delete(req->id());
+  });
+}
+
+grpc::Status CandiesService::PublishModel(grpc::ServerContext* ctx, const v1::PublishModelRequest* req,
+                                          v1::Model* out) {
+  return Call("PublishModel", Audit::kYes, ctx, [&](const Principal& who, std::string* object) -> absl::Status {
+    if (req->id().empty()) return Invalid("id", "is empty");
+    *object = req->id();
+    CANDIES_RETURN_IF_ERROR(MayManageModel(who, "PublishModel", req->id(), true));
+    CANDIES_ASSIGN_OR_RETURN(*out, models_->Publish(req->id(), req->shared()));
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace candies::server

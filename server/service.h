@@ -4,13 +4,16 @@
 // ResultReader (FetchResult), ModelRegistry and Metrics.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "candies/v1/candies.grpc.pb.h"
+#include "server/auth.h"
 #include "server/backend.h"
 #include "server/job_tracker.h"
 #include "server/metrics.h"
@@ -35,6 +38,13 @@ struct ServiceOptions {
   int64_t max_dataset_bytes_per_owner = int64_t{64} << 30;
   int max_obs_columns = 64;  // extra obs columns of one upload
   int64_t model_memory_budget = int64_t{4} << 30;  // resident trained models, bytes
+  // Identities (docs/SECURITY.md). Required: without it every call is
+  // UNAUTHENTICATED. Must outlive the service.
+  Authenticator* auth = nullptr;
+  int max_user_priority = 0;  // SubmitJob priority above this: admins only
+  int64_t max_deadline_seconds = int64_t{7} * 24 * 3600;  // SubmitJob deadline_seconds bound
+  int max_streams = 256;           // open WatchJob streams in total
+  int max_streams_per_user = 16;   // open WatchJob streams of one identity
   SchedulerOptions scheduler;
 };
 
@@ -82,18 +92,35 @@ class CandiesService final : public v1::Candies::Service {
                         v1::Model* out) override;
   grpc::Status DeleteModel(grpc::ServerContext* ctx, const v1::DeleteModelRequest* req,
                            v1::DeleteModelResponse* out) override;
+  grpc::Status PublishModel(grpc::ServerContext* ctx, const v1::PublishModelRequest* req,
+                            v1::Model* out) override;
 
   ModelRegistry& models() { return *models_; }
 
  private:
-  // Records the RPC's code and latency (since `start`) and converts the status.
-  grpc::Status Done(const char* method, absl::Time start, const absl::Status& status);
-  absl::Status UploadImpl(grpc::ServerContext* ctx, grpc::ServerReader<v1::UploadChunk>* reader,
-                          v1::Dataset* out);
+  enum class Audit { kNo, kYes };  // kYes: a mutating RPC, logged as an audit line
+  // The body of an RPC: runs as `who`; sets `object` to the id it acts on.
+  using Body = std::function<absl::Status(const Principal& who, std::string* object)>;
+  // Every RPC goes through here: authenticate (UNAUTHENTICATED otherwise), run
+  // `body`, record the code and latency, write the audit line, convert.
+  grpc::Status Call(const char* method, Audit audit, grpc::ServerContext* ctx, const Body& body);
+  // The object if `who` may see it; otherwise the very NotFound of a missing id.
+  absl::StatusOr<v1::Dataset> SeenDataset(const Principal& who, const std::string& id);
+  absl::StatusOr<v1::Job> SeenJob(const Principal& who, const std::string& id);
+  absl::StatusOr<v1::Model> SeenModel(const Principal& who, const std::string& id);  // own or shared
+  // Visible, then: admins always; the owner too when `owner_may`.
+  absl::Status MayManageModel(const Principal& who, const char* method, const std::string& id,
+                              bool owner_may);
+  absl::Status ValidateSubmit(const Principal& who, v1::SubmitJobRequest& r);
+  absl::Status AcquireStream(const std::string& user);  // WatchJob stream limits
+  void ReleaseStream(const std::string& user);
+  absl::Status UploadImpl(const Principal& who, grpc::ServerContext* ctx,
+                          grpc::ServerReader<v1::UploadChunk>* reader, v1::Dataset* out);
   absl::Status CheckOwnerQuotas(const std::string& owner, int64_t new_bytes);
   absl::Status Enqueue(const v1::Job& job);
 
   const ServiceOptions options_;
+  Authenticator* const auth_;
   Store* const store_;
   JobBackend* const backend_;
   Metrics* const metrics_;
@@ -102,6 +129,10 @@ class CandiesService final : public v1::Candies::Service {
   std::unique_ptr<ModelBackend> model_backend_;
   std::unique_ptr<JobTracker> tracker_;
   std::unique_ptr<ResultReader> results_;
+  absl::Mutex streams_mu_;
+  int streams_total_ ABSL_GUARDED_BY(streams_mu_) = 0;
+  std::map<std::string, int> streams_by_user_ ABSL_GUARDED_BY(streams_mu_);
+
   std::unique_ptr<Scheduler> scheduler_;  // last: its workers call back into the above
 };
 

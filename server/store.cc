@@ -1,6 +1,7 @@
 #include "server/store.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "core/io/h5ad.h"
 #include "core/util/status_macros.h"
+#include "server/errors.h"
 
 namespace candies::server {
 namespace fs = std::filesystem;
@@ -79,8 +81,88 @@ std::string NewId(const std::string& prefix) {
 
 int64_t NowUnix() { return absl::ToUnixSeconds(absl::Now()); }
 
-absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& data_dir) {
+absl::Status RestrictModes(const std::string& data_dir) {
   std::error_code ec;
+  fs::permissions(data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (ec) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("data_dir: cannot chmod 0700 ", data_dir, ": ", ec.message()));
+  }
+  for (auto it = fs::recursive_directory_iterator(data_dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const fs::file_status st = it->symlink_status(ec);
+    if (ec || fs::is_symlink(st)) continue;
+    const fs::perms want = fs::is_directory(st) ? fs::perms::owner_all
+                                                : fs::perms::owner_read | fs::perms::owner_write;
+    if ((st.permissions() & fs::perms::mask) != want) {
+      fs::permissions(it->path(), want, fs::perm_options::replace | fs::perm_options::nofollow, ec);
+      ec.clear();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::ClearOwnersOfOldRows() {
+  // Rows written before identities existed carry a client-chosen owner: they
+  // become owner "" (visible to admins only). user_version 1 marks a store
+  // whose owners are authenticated identities.
+  int version = 0;
+  {
+    Stmt st(db_, "PRAGMA user_version");
+    if (st.ok() && st.Step() == SQLITE_ROW) version = sqlite3_column_int(st.get(), 0);
+  }
+  if (version >= 1) return absl::OkStatus();
+  CANDIES_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  int cleared = 0;
+  for (const char* table : {"datasets", "jobs", "models"}) {
+    std::vector<std::pair<std::string, std::string>> rows;
+    {
+      Stmt st(db_, absl::StrCat("SELECT id, msg FROM ", table).c_str());
+      while (st.ok() && st.Step() == SQLITE_ROW) {
+        rows.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0)),
+                          st.ColumnBlob(1));
+      }
+    }
+    for (auto& [id, msg] : rows) {
+      std::string out;
+      if (std::string(table) == "datasets") {
+        v1::Dataset m;
+        if (!m.ParseFromString(msg)) continue;
+        m.clear_owner();
+        out = m.SerializeAsString();
+      } else if (std::string(table) == "jobs") {
+        v1::Job m;
+        if (!m.ParseFromString(msg)) continue;
+        m.clear_owner();
+        out = m.SerializeAsString();
+      } else {
+        v1::Model m;
+        if (!m.ParseFromString(msg)) continue;
+        m.clear_owner();
+        out = m.SerializeAsString();
+      }
+      Stmt up(db_, absl::StrCat("UPDATE ", table, " SET msg = ?1 WHERE id = ?2").c_str());
+      up.Blob(1, out);
+      up.Text(2, id);
+      if (up.Step() != SQLITE_DONE) {
+        (void)Exec("ROLLBACK");
+        return SqlError(db_, "clear old owners");
+      }
+      ++cleared;
+    }
+  }
+  CANDIES_RETURN_IF_ERROR(Exec("PRAGMA user_version = 1"));
+  CANDIES_RETURN_IF_ERROR(Exec("COMMIT"));
+  cleared_owners_on_open_ = cleared;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& data_dir) {
+  // Everything the daemon creates is its own: 0700 folders, 0600 files (the
+  // HDF5 and SQLite libraries create files with the process umask).
+  ::umask(077);
+  std::error_code ec;
+  fs::create_directories(data_dir, ec);
   for (const char* sub : {"datasets", "results", "models"}) {
     fs::create_directories(fs::path(data_dir) / sub, ec);
     if (ec) {
@@ -107,6 +189,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& data_dir) 
   CANDIES_RETURN_IF_ERROR(store->Exec(
       "CREATE TABLE IF NOT EXISTS models (id TEXT PRIMARY KEY, created INTEGER NOT NULL, "
       "msg BLOB NOT NULL)"));
+  CANDIES_RETURN_IF_ERROR(store->ClearOwnersOfOldRows());
+  // Files of an older version (or made before this umask) lose group/other access.
+  CANDIES_RETURN_IF_ERROR(RestrictModes(data_dir));
   // Jobs that were running when the previous process died run again.
   for (v1::Job job : store->ListJobs(v1::JOB_STATE_RUNNING)) {
     job.set_state(v1::JOB_STATE_QUEUED);
@@ -171,7 +256,7 @@ absl::Status Store::DeleteModel(const std::string& id) {
   Stmt del(db_, "DELETE FROM models WHERE id = ?1");
   del.Text(1, id);
   if (del.Step() != SQLITE_DONE) return SqlError(db_, "delete model");
-  if (sqlite3_changes(db_) == 0) return absl::NotFoundError(absl::StrCat("model ", id, " not found"));
+  if (sqlite3_changes(db_) == 0) return NotFound("model", id);
   // Row first, folder second (as for datasets).
   std::error_code ec;
   fs::remove_all(ModelDir(id), ec);
@@ -213,7 +298,7 @@ absl::StatusOr<v1::Dataset> Store::GetDataset(const std::string& id) {
   Stmt st(db_, "SELECT msg FROM datasets WHERE id = ?1");
   if (!st.ok()) return SqlError(db_, "prepare");
   st.Text(1, id);
-  if (st.Step() != SQLITE_ROW) return absl::NotFoundError(absl::StrCat("dataset ", id, " not found"));
+  if (st.Step() != SQLITE_ROW) return NotFound("dataset", id);
   v1::Dataset d;
   if (!d.ParseFromString(st.ColumnBlob(0))) return absl::DataLossError("store: corrupt dataset row " + id);
   return d;
@@ -224,7 +309,7 @@ absl::StatusOr<std::string> Store::GetDatasetFile(const std::string& id) {
   Stmt st(db_, "SELECT path FROM datasets WHERE id = ?1");
   if (!st.ok()) return SqlError(db_, "prepare");
   st.Text(1, id);
-  if (st.Step() != SQLITE_ROW) return absl::NotFoundError(absl::StrCat("dataset ", id, " not found"));
+  if (st.Step() != SQLITE_ROW) return NotFound("dataset", id);
   return std::string(reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0)));
 }
 
@@ -246,7 +331,7 @@ absl::Status Store::DeleteDataset(const std::string& id) {
   {
     Stmt st(db_, "SELECT path, owned FROM datasets WHERE id = ?1");
     st.Text(1, id);
-    if (st.Step() != SQLITE_ROW) return absl::NotFoundError(absl::StrCat("dataset ", id, " not found"));
+    if (st.Step() != SQLITE_ROW) return NotFound("dataset", id);
     path = reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0));
     owned = sqlite3_column_int(st.get(), 1) != 0;
   }
@@ -282,7 +367,7 @@ absl::StatusOr<v1::Job> Store::GetJob(const std::string& id) {
   Stmt st(db_, "SELECT msg FROM jobs WHERE id = ?1");
   if (!st.ok()) return SqlError(db_, "prepare");
   st.Text(1, id);
-  if (st.Step() != SQLITE_ROW) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
+  if (st.Step() != SQLITE_ROW) return NotFound("job", id);
   v1::Job j;
   if (!j.ParseFromString(st.ColumnBlob(0))) return absl::DataLossError("store: corrupt job row " + id);
   return j;

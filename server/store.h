@@ -26,6 +26,9 @@ class Store {
  public:
   // Opens (creating if needed) data_dir/candies.db and the file folders. Jobs
   // left RUNNING by a previous process go back to QUEUED with attempt + 1.
+  // Sets the process umask to 077 and the modes under data_dir to 0700/0600.
+  // A store from before identities (SQLite user_version 0) has the owners of
+  // its rows cleared to "" once: such objects are visible to admins only.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& data_dir);
   ~Store();
 
@@ -60,16 +63,24 @@ class Store {
 
   // Jobs that Open() re-queued (for the scheduler to pick up again).
   int requeued_on_open() const { return requeued_on_open_; }
+  // Rows of a store made before identities existed whose owner Open() cleared.
+  int cleared_owners_on_open() const { return cleared_owners_on_open_; }
 
  private:
   Store() = default;
   absl::Status Exec(const std::string& sql);
+  absl::Status ClearOwnersOfOldRows();
 
   std::string data_dir_;
   absl::Mutex mu_;
   sqlite3* db_ = nullptr;
   int requeued_on_open_ = 0;
+  int cleared_owners_on_open_ = 0;
 };
+
+// Sets `data_dir` to 0700 and everything under it to 0700 (folders) or 0600
+// (files); symbolic links are left alone.
+absl::Status RestrictModes(const std::string& data_dir);
 
 // Renames `tmp` to `path` after flushing tmp's data to disk, then flushes the
 // folder entry: after it returns, `path` survives power loss, complete.

@@ -20,7 +20,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/io/h5ad.h"
+#include "server/auth.h"
 #include "server/service.h"
+#include "server/token_file.h"
 
 namespace {
 using namespace candies;
@@ -50,9 +52,13 @@ double Pct(std::vector<double> v, double p) {
   return v[static_cast<size_t>(p * (v.size() - 1))];
 }
 
+// Every call carries a bearer token, so the numbers include its check.
+std::string g_token;
+
 std::unique_ptr<grpc::ClientContext> Ctx() {
   auto c = std::make_unique<grpc::ClientContext>();
   c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  c->AddMetadata("authorization", "Bearer " + g_token);
   return c;
 }
 
@@ -94,7 +100,14 @@ int main(int argc, char** argv) {
   if (!store.ok()) return 1;
   SumBackend backend;
   Metrics metrics;
+  auto token = MakeToken("bench", "admin");
+  if (!token.ok() || !WriteTokenFile(dir + "/tokens", {token->entry}).ok()) return 1;
+  g_token = token->token;
+  AuthOptions auth_options;
+  auth_options.token_file = dir + "/tokens";
+  Authenticator auth(auth_options);
   ServiceOptions opt;
+  opt.auth = &auth;
   opt.max_upload_bytes = int64_t{1} << 32;
   opt.max_queued_per_owner = 100000;  // one owner queues every job here
   CandiesService service(opt, store->get(), &backend, &metrics);

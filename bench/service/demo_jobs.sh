@@ -12,7 +12,7 @@ bin=$build/bin
 dir=$(mktemp -d)
 trap 'kill -TERM $pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 "$bin/candies" simulate --out "$dir/sim" --seed 0 >/dev/null
-"$bin/candiesd" --listen 127.0.0.1:0 --metrics-listen "" --data-dir "$dir/data" \
+"$bin/candiesd" --insecure-dev-mode --listen 127.0.0.1:0 --metrics-listen "" --data-dir "$dir/data" \
   --workers "$workers" >/dev/null 2>"$dir/log" &
 pid=$!
 for _ in $(seq 1 200); do [ -s "$dir/data/candiesd.port" ] && break; sleep 0.05; done

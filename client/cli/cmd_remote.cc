@@ -1,12 +1,16 @@
 // Client commands for candiesd (proto/candies/v1/candies.proto): upload,
-// submit, list, status, watch, fetch, cancel. Each takes --server ADDR and
-// --owner NAME (sent as x-candies-owner metadata). Ids go to stdout alone on a
-// line so that scripts can capture them; everything else goes to stderr.
+// submit, list, status, watch, fetch, cancel. Each takes --server ADDR and the
+// credentials (docs/SECURITY.md): --token (else $CANDIES_TOKEN), sent as
+// `authorization: Bearer`; --tls-ca to verify the server over TLS;
+// --tls-cert/--tls-key for a client certificate (mTLS). --owner NAME is only
+// honoured by a daemon in insecure-dev-mode. Ids go to stdout alone on a line
+// so that scripts can capture them; everything else goes to stderr.
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -31,7 +35,11 @@ constexpr int64_t kUploadBlockBytes = 2 << 20;
 
 std::vector<FlagSpec> WithCommon(std::vector<FlagSpec> specs) {
   specs.push_back({"server", true, "candiesd address", "127.0.0.1:50051"});
-  specs.push_back({"owner", true, "owner name sent as x-candies-owner", ""});
+  specs.push_back({"owner", true, "owner name (only a daemon in insecure-dev-mode honours it)", ""});
+  specs.push_back({"token", true, "bearer token (default: $CANDIES_TOKEN)", ""});
+  specs.push_back({"tls-ca", true, "PEM CA that signed the server certificate (turns TLS on)", ""});
+  specs.push_back({"tls-cert", true, "PEM client certificate for mTLS (with --tls-key)", ""});
+  specs.push_back({"tls-key", true, "PEM key of --tls-cert", ""});
   specs.push_back({"timeout", true, "seconds to wait for the server (0: no limit)", "60"});
   specs.push_back({"help", false, "show this help", ""});
   return specs;
@@ -39,7 +47,7 @@ std::vector<FlagSpec> WithCommon(std::vector<FlagSpec> specs) {
 
 struct Remote {
   std::unique_ptr<v1::Candies::Stub> stub;
-  std::string owner;
+  std::string owner, token;
   int64_t timeout_s = 60;
   std::unique_ptr<grpc::ClientContext> Ctx(bool bounded = true) const {
     auto c = std::make_unique<grpc::ClientContext>();
@@ -47,9 +55,51 @@ struct Remote {
       c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_s));
     }
     if (!owner.empty()) c->AddMetadata("x-candies-owner", owner);
+    if (!token.empty()) c->AddMetadata("authorization", "Bearer " + token);
     return c;
   }
 };
+
+absl::StatusOr<std::string> ReadFile(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
+  if (s.empty()) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
+  return s;
+}
+
+// Plain text unless a TLS file is given; then TLS, verifying the server with
+// --tls-ca (or the system roots), with a client certificate when given.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const RemoteConnection& c) {
+  if (c.tls_ca.empty() && c.tls_cert.empty() && c.tls_key.empty()) {
+    return grpc::CreateChannel(c.server, grpc::InsecureChannelCredentials());
+  }
+  if (c.tls_cert.empty() != c.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key: give both or neither");
+  }
+  grpc::SslCredentialsOptions opt;
+  if (!c.tls_ca.empty()) {
+    auto ca = ReadFile("--tls-ca", c.tls_ca);
+    if (!ca.ok()) return ca.status();
+    opt.pem_root_certs = *ca;
+  }
+  if (!c.tls_cert.empty()) {
+    auto cert = ReadFile("--tls-cert", c.tls_cert);
+    if (!cert.ok()) return cert.status();
+    auto key = ReadFile("--tls-key", c.tls_key);
+    if (!key.ok()) return key.status();
+    opt.pem_cert_chain = *cert;
+    opt.pem_private_key = *key;
+  }
+  return grpc::CreateChannel(c.server, grpc::SslCredentials(opt));
+}
+
+// --token, else $CANDIES_TOKEN.
+std::string TokenOf(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  const char* env = std::getenv("CANDIES_TOKEN");
+  return env == nullptr ? "" : env;
+}
 
 int Fail(const char* cmd, const std::string& msg) {
   std::fprintf(stderr, "candies %s: %s\n", cmd, msg.c_str());
@@ -89,9 +139,16 @@ bool Setup(const char* cmd, const std::string& synopsis, const std::vector<std::
     return false;
   }
   *args = std::move(*parsed);
-  remote->stub = v1::Candies::NewStub(
-      grpc::CreateChannel(args->Get("server"), grpc::InsecureChannelCredentials()));
-  remote->owner = args->Get("owner");
+  RemoteConnection conn{args->Get("server"), args->Get("owner"), TokenOf(args->Get("token")),
+                        args->Get("tls-ca"), args->Get("tls-cert"), args->Get("tls-key")};
+  auto channel = MakeChannel(conn);
+  if (!channel.ok()) {
+    *rc = Fail(cmd, std::string(channel.status().message()));
+    return false;
+  }
+  remote->stub = v1::Candies::NewStub(*channel);
+  remote->owner = conn.owner;
+  remote->token = conn.token;
   remote->timeout_s = *timeout;
   return true;
 }
@@ -458,8 +515,9 @@ std::string Bytes(int64_t b) {
 }
 
 void PrintModel(const v1::Model& m) {
-  std::printf("%s %s %s %s low=%s(%s) high=%s %s %s\n", m.id().c_str(),
+  std::printf("%s %s %s%s %s low=%s(%s) high=%s %s %s\n", m.id().c_str(),
               m.resident() ? "resident" : "on-disk", m.pinned() ? "pinned" : "-",
+              m.shared() ? " shared" : "",
               Bytes(m.bytes()).c_str(), m.low_quality().c_str(), m.low_kind().c_str(),
               m.high_kind().c_str(), m.owner().c_str(), Age(m.created_unix()).c_str());
 }
@@ -470,10 +528,10 @@ int RunModels(const std::vector<std::string>& argv) {
   Remote r;
   int rc = 0;
   auto usage = [&]() {
-    std::fputs(Args::Usage("models", "[list | get ID | load ID | unload ID | pin ID | unpin ID | delete ID]",
+    std::fputs(Args::Usage("models", "[list | get ID | load ID | unload ID | pin ID | unpin ID | publish ID | unpublish ID | delete ID]",
                            specs).c_str(), stderr);
   };
-  if (!Setup("models", "[list | get ID | load ID | unload ID | pin ID | unpin ID | delete ID]", argv,
+  if (!Setup("models", "[list | get ID | load ID | unload ID | pin ID | unpin ID | publish ID | unpublish ID | delete ID]", argv,
              specs, kAnyPositional, &args, &r, &rc)) return rc;
   const auto& pos = args.positional();
   const std::string action = pos.empty() ? "list" : pos[0];
@@ -503,6 +561,9 @@ int RunModels(const std::vector<std::string>& argv) {
   } else if (action == "pin" || action == "unpin") {
     v1::PinModelRequest q; q.set_id(id); q.set_pin(action == "pin");
     s = r.stub->PinModel(r.Ctx().get(), q, &m);
+  } else if (action == "publish" || action == "unpublish") {
+    v1::PublishModelRequest q; q.set_id(id); q.set_shared(action == "publish");
+    s = r.stub->PublishModel(r.Ctx().get(), q, &m);
   } else if (action == "delete") {
     v1::DeleteModelRequest q; q.set_id(id);
     v1::DeleteModelResponse resp;
@@ -541,8 +602,13 @@ int RunOnServer(const RemoteRun& run) {
     return 1;
   };
   Remote r;
-  r.stub = v1::Candies::NewStub(grpc::CreateChannel(run.server, grpc::InsecureChannelCredentials()));
-  r.owner = run.owner;
+  RemoteConnection conn = run.connection;
+  conn.token = TokenOf(conn.token);
+  auto channel = MakeChannel(conn);
+  if (!channel.ok()) return fail(std::string(channel.status().message()));
+  r.stub = v1::Candies::NewStub(*channel);
+  r.owner = conn.owner;
+  r.token = conn.token;
   r.timeout_s = 0;  // a job may run for hours; the server's deadlines apply
   std::string ids[2];
   const std::shared_ptr<const AnnData>* mods[2] = {&run.mod1, &run.mod2};
@@ -574,7 +640,7 @@ int RunOnServer(const RemoteRun& run) {
   grpc::Status s = r.stub->SubmitJob(r.Ctx().get(), req, &job);
   if (!s.ok()) return fail(absl::StrCat(s.error_message(), " (code ", static_cast<int>(s.error_code()), ")"));
   std::fprintf(stderr, "[submit] %s on %s (queue position %d)\n", job.id().c_str(),
-               run.server.c_str(), job.queue_position());
+               run.connection.server.c_str(), job.queue_position());
   auto last = Follow(r, job.id());
   if (!last.ok()) return fail(absl::StrCat("watch ", job.id(), ": ", last.status().message()));
   if (last->state() != v1::JOB_STATE_SUCCEEDED) {
@@ -587,7 +653,7 @@ int RunOnServer(const RemoteRun& run) {
     if (!d.ok()) return fail(absl::StrCat("--out-denoised: ", d.status().message()));
     std::printf("wrote %s (denoised)\n", run.out_denoised.c_str());
   }
-  if (!job.model_id().empty()) std::printf("saved model %s on %s\n", job.model_id().c_str(), run.server.c_str());
+  if (!job.model_id().empty()) std::printf("saved model %s on %s\n", job.model_id().c_str(), run.connection.server.c_str());
   // Print what local `candies run` prints, from the result's uns["candies"].
   auto result = ReadH5ad(run.out);
   if (!result.ok()) return fail(std::string(result.status().message()));
@@ -614,6 +680,6 @@ CANDIES_CLI_COMMAND(status, "status", "show one candiesd job", RunStatus);
 CANDIES_CLI_COMMAND(watch, "watch", "follow a candiesd job until it ends", RunWatch);
 CANDIES_CLI_COMMAND(fetch, "fetch", "download a finished job's result .h5ad", RunFetch);
 CANDIES_CLI_COMMAND(cancel, "cancel", "cancel a queued or running candiesd job", RunCancel);
-CANDIES_CLI_COMMAND(models, "models", "list, load, unload, pin or delete trained models on candiesd", RunModels);
+CANDIES_CLI_COMMAND(models, "models", "list, load, unload, pin, publish or delete trained models on candiesd", RunModels);
 
 }  // namespace candies::cli

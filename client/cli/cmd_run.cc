@@ -40,7 +40,11 @@ std::vector<FlagSpec> Specs() {
       {"save-model", true, "save the trained model (encoders, denoiser, decoder) to this folder (with --server: any value keeps it on the server)", ""},
       {"load-model", true, "apply a saved model to this section instead of training the denoiser (with --server: a model id)", ""},
       {"server", true, "run on candiesd at this address instead of here (same output)", ""},
-      {"owner", true, "with --server: owner name sent as x-candies-owner", ""},
+      {"owner", true, "with --server: owner name (only a daemon in insecure-dev-mode honours it)", ""},
+      {"token", true, "with --server: bearer token (default: $CANDIES_TOKEN)", ""},
+      {"tls-ca", true, "with --server: PEM CA of the server certificate (turns TLS on)", ""},
+      {"tls-cert", true, "with --server: PEM client certificate for mTLS", ""},
+      {"tls-key", true, "with --server: PEM key of --tls-cert", ""},
       {"help", false, "show this help", ""},
   };
 }
@@ -170,8 +174,8 @@ int RunRun(const std::vector<std::string>& argv) {
       return Fail("--server: --threads and --device are the server's settings (candiesd --device)");
     }
     RemoteRun rr;
-    rr.server = server;
-    rr.owner = args->Get("owner");
+    rr.connection = {server, args->Get("owner"), args->Get("token"),
+                     args->Get("tls-ca"), args->Get("tls-cert"), args->Get("tls-key")};
     rr.mod1 = m1.adata;
     rr.mod2 = m2.adata;
     rr.mod1_name = m1.name;

@@ -10,8 +10,14 @@
 
 namespace candies::cli {
 
+// Where and as whom: see cmd_remote.cc's --token, --tls-* flags.
+struct RemoteConnection {
+  std::string server, owner, token;  // token "": $CANDIES_TOKEN
+  std::string tls_ca, tls_cert, tls_key;
+};
+
 struct RemoteRun {
-  std::string server, owner;
+  RemoteConnection connection;
   std::shared_ptr<const AnnData> mod1, mod2;
   std::string mod1_name, mod2_name;  // dataset names shown by the server
   std::string mod1_kind, mod2_kind;  // rna | protein | atac

@@ -3,7 +3,7 @@
 The generated modules (candies/v1/candies_pb2*.py) must be importable: the
 build writes them to build/python (add it to sys.path or PYTHONPATH).
 
-    c = Client("127.0.0.1:50051", owner="alice")
+    c = Client("gpu1.lab:50051", token=os.environ["CANDIES_TOKEN"], tls_ca="ca.crt")
     rna = c.upload(X, obs_names, var_names, spatial, name="rna", kind="rna")
     job = c.submit(rna, prot, n_clusters=5)
     for event in c.watch(job): print(event.state, event.stage)
@@ -15,6 +15,11 @@ the true domains travel along):
     result = c.run(rna_adata, prot_adata, n_clusters=5, labels_key="domain")
     result.obs["candies_cluster"], result.obsm["X_candies"]
     emb, names = c.fetch_array(job, "X_candies")
+
+Credentials (docs/SECURITY.md): `token` (default: $CANDIES_TOKEN) is sent as
+`authorization: Bearer`; `tls_ca` (PEM path) turns TLS on and verifies the
+server; `tls_cert`/`tls_key` (PEM paths) add a client certificate (mTLS).
+`owner` is only honoured by a daemon in insecure-dev-mode.
 """
 import os
 
@@ -37,10 +42,27 @@ def fnv1a64(data: bytes, state: int = 14695981039346656037) -> int:
 
 
 class Client:
-    def __init__(self, address="127.0.0.1:50051", owner=None, timeout=60.0):
-        self._channel = grpc.insecure_channel(address)
+    def __init__(self, address="127.0.0.1:50051", owner=None, timeout=60.0, token=None,
+                 tls_ca=None, tls_cert=None, tls_key=None):
+        if tls_ca or tls_cert or tls_key:
+            if bool(tls_cert) != bool(tls_key):
+                raise ValueError("tls_cert and tls_key: give both or neither")
+
+            def read(path):
+                with open(path, "rb") as f:
+                    return f.read()
+            creds = grpc.ssl_channel_credentials(
+                root_certificates=read(tls_ca) if tls_ca else None,
+                private_key=read(tls_key) if tls_key else None,
+                certificate_chain=read(tls_cert) if tls_cert else None)
+            self._channel = grpc.secure_channel(address, creds)
+        else:
+            self._channel = grpc.insecure_channel(address)
         self._stub = pb_grpc.CandiesStub(self._channel)
+        token = token if token is not None else os.environ.get("CANDIES_TOKEN")
         self._md = [("x-candies-owner", owner)] if owner else []
+        if token:
+            self._md.append(("authorization", "Bearer " + token))
         self._timeout = timeout
 
     def close(self):
@@ -173,6 +195,11 @@ class Client:
     def unload_model(self, model_id):
         return self._stub.UnloadModel(pb.UnloadModelRequest(id=model_id), metadata=self._md,
                                       timeout=self._timeout)
+
+    def publish_model(self, model_id, shared=True):
+        """Shares a model read-only with every user (owner or admin only)."""
+        return self._stub.PublishModel(pb.PublishModelRequest(id=model_id, shared=shared),
+                                       metadata=self._md, timeout=self._timeout)
 
     def delete_model(self, model_id):
         self._stub.DeleteModel(pb.DeleteModelRequest(id=model_id), metadata=self._md,

@@ -18,7 +18,7 @@ trap cleanup EXIT
 
 start() {
   rm -f "$dir/data/candiesd.port"
-  "$daemon" --listen 127.0.0.1:0 --metrics-listen "" --data-dir "$dir/data" \
+  "$daemon" --insecure-dev-mode --listen 127.0.0.1:0 --metrics-listen "" --data-dir "$dir/data" \
     --allowed-dir "$dir/inputs" >"$dir/out.log" 2>"$dir/err.log" &
   pid=$!
   for _ in $(seq 1 200); do

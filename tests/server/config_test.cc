@@ -46,9 +46,61 @@ TEST(ConfigTest, ShippedExampleParses) {
   EXPECT_EQ(c->max_dataset_bytes_per_owner, int64_t{64} << 30);
   EXPECT_EQ(c->model_memory_budget, int64_t{4} << 30);
   EXPECT_TRUE(c->allowed_dirs.empty());
+  EXPECT_EQ(c->token_file, "/etc/candies/auth/tokens");
+  EXPECT_EQ(c->max_user_priority, 0);
+  EXPECT_EQ(c->max_streams_per_user, 16);
+  EXPECT_TRUE(ValidateDaemonConfig(*c).ok()) << ValidateDaemonConfig(*c);
+  // The container's config listens everywhere, so it must authenticate over TLS.
+  auto docker = ParseDaemonConfig({"--config", CANDIES_SOURCE_DIR "/docker/candiesd.conf"});
+  ASSERT_TRUE(docker.ok()) << docker.status();
+  EXPECT_EQ(docker->listen, "0.0.0.0:50051");
+  EXPECT_FALSE(docker->token_file.empty());
+  EXPECT_FALSE(docker->tls_cert.empty());
+  EXPECT_TRUE(ValidateDaemonConfig(*docker).ok());
+  docker->token_file.clear();
+  EXPECT_FALSE(ValidateDaemonConfig(*docker).ok());
   auto bad = ParseDaemonConfig({"--model-memory-budget", "-1"});
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("model-memory-budget"), absl::string_view::npos);
+}
+
+// Issue 14: no start without authentication; dev mode only on loopback.
+TEST(ConfigTest, AuthenticationIsRequiredAndDevModeIsLoopbackOnly) {
+  auto c = ParseDaemonConfig({});
+  ASSERT_TRUE(c.ok());
+  absl::Status s = ValidateDaemonConfig(*c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("no authentication configured"), absl::string_view::npos) << s;
+  c = ParseDaemonConfig({"--token-file", "/etc/candies/tokens"});
+  EXPECT_TRUE(ValidateDaemonConfig(*c).ok());
+  c = ParseDaemonConfig({"--insecure-dev-mode"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->insecure_dev_mode);
+  EXPECT_TRUE(ValidateDaemonConfig(*c).ok());
+  for (const char* host : {"0.0.0.0:50051", "10.1.2.3:1", "[::]:1", "example.org:1", "128.0.0.1:1",
+                           "127.0.0.1.evil.org:1"}) {
+    c = ParseDaemonConfig({"--insecure-dev-mode", "--listen", host});
+    ASSERT_TRUE(c.ok()) << c.status();
+    s = ValidateDaemonConfig(*c);
+    EXPECT_FALSE(s.ok()) << host;
+    EXPECT_NE(s.message().find("loopback"), absl::string_view::npos) << s;
+  }
+  for (const char* host : {"127.0.0.1:0", "127.8.9.10:5", "[::1]:50051", "localhost:1"}) {
+    EXPECT_TRUE(IsLoopbackAddress(host)) << host;
+  }
+  c = ParseDaemonConfig({"--insecure-dev-mode", "--metrics-listen", "0.0.0.0:9464"});
+  EXPECT_FALSE(ValidateDaemonConfig(*c).ok());
+  c = ParseDaemonConfig({"--token-file", "t", "--tls-cert", "c.pem"});
+  s = ValidateDaemonConfig(*c);
+  EXPECT_NE(s.message().find("tls-key"), absl::string_view::npos) << s;
+  c = ParseDaemonConfig({"--tls-client-ca", "ca.pem"});
+  s = ValidateDaemonConfig(*c);
+  EXPECT_NE(s.message().find("tls-client-ca"), absl::string_view::npos) << s;
+  c = ParseDaemonConfig({"--tls-client-ca", "ca.pem", "--tls-cert", "c", "--tls-key", "k",
+                         "--admin-identity", "ops", "--admin-identity", "root"});
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(ValidateDaemonConfig(*c).ok());
+  EXPECT_EQ(c->admin_identities, (std::vector<std::string>{"ops", "root"}));
 }
 
 }  // namespace

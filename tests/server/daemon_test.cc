@@ -71,6 +71,7 @@ TEST(DaemonTest, ServesRequeuedJobAndStopsOnSigterm) {
   config.listen = "127.0.0.1:0";
   config.metrics_listen = "";
   config.data_dir = dir;
+  config.insecure_dev_mode = true;  // loopback, no credentials: the dev path
   NnzBackend backend;
   int rc = -1;
   std::thread daemon([&] { rc = RunDaemon(config, &backend); });

@@ -16,9 +16,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# One admin token for every call (pinning models is for admins).
+CANDIES_TOKEN=$("$cli" token add e2e --role admin --file "$dir/tokens")
+export CANDIES_TOKEN
+
 start() {
   rm -f "$dir/data/candiesd.port"
-  "$candiesd" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --data-dir "$dir/data" \
+  "$candiesd" --token-file "$dir/tokens" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --data-dir "$dir/data" \
     >"$dir/out.log" 2>"$dir/err.log" &
   pid=$!
   for _ in $(seq 1 200); do

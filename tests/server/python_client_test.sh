@@ -12,7 +12,7 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
-"$daemon" --listen 127.0.0.1:0 --metrics-listen "" --data-dir "$dir/data" 2>"$dir/err.log" >/dev/null &
+"$daemon" --insecure-dev-mode --listen 127.0.0.1:0 --metrics-listen "" --data-dir "$dir/data" 2>"$dir/err.log" >/dev/null &
 pid=$!
 for _ in $(seq 1 200); do
   [ -s "$dir/data/candiesd.port" ] && break
