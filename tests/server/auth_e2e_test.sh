@@ -135,8 +135,8 @@ check = ch.unary_unary("/grpc.health.v1.Health/Check",
 assert check(b"", timeout=10) == b"\x08\x01", "health: not SERVING"  # status = SERVING
 PY
 metrics=$(cat "$dir/data/candiesd.metrics")
-curl -sf --cacert ca.crt "https://$metrics/metrics" | grep -q 'candies_rpc_duration_seconds_count{method="SubmitJob"}' ||
-  fail "/metrics over HTTPS"
+curl -sf --cacert ca.crt "https://$metrics/metrics" >"$dir/metrics.txt" || fail "/metrics over HTTPS"
+grep -q 'candies_rpc_duration_seconds_count{method="SubmitJob"}' "$dir/metrics.txt" || fail "/metrics content"
 
 # --- audit lines and modes
 grep -q "msg=\"audit\" rpc=SubmitJob identity=alice role=user peer=ipv4:127.0.0.1:[0-9]* object=$a_job code=OK" "$dir/err.log" ||
