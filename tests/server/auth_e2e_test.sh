@@ -10,6 +10,8 @@ set -euo pipefail
 daemon=$(realpath "$1")
 cli=$(realpath "$2")
 py=$3
+stubs=${4:-}   # optional: generated Python stubs and client/python, for the Python client check
+pyclient=${5:-}
 dir=$(mktemp -d)
 pid=
 cleanup() {
@@ -134,6 +136,23 @@ check = ch.unary_unary("/grpc.health.v1.Health/Check",
                        request_serializer=lambda x: x, response_deserializer=lambda x: x)
 assert check(b"", timeout=10) == b"\x08\x01", "health: not SERVING"  # status = SERVING
 PY
+if [ -n "$stubs" ]; then
+  # The Python client with a token over TLS: alice's job only, as alice.
+  "$py" - "$addr" "$dir/ca.crt" "$alice" "$a_job" "$b_job" "$stubs" "$pyclient" <<'PY'
+import sys
+sys.path[:0] = [sys.argv[6], sys.argv[7]]
+import grpc
+from candies_client import Client
+addr, ca, token, a_job, b_job = sys.argv[1:6]
+ids = [j.id for j in Client(addr, token=token, tls_ca=ca, timeout=20).list_jobs()]
+assert a_job in ids and b_job not in ids, ids
+try:
+    list(Client(addr, token="cnd_wrong", tls_ca=ca, timeout=20).list_jobs())
+    raise SystemExit("a wrong token was accepted")
+except grpc.RpcError as e:
+    assert e.code() == grpc.StatusCode.UNAUTHENTICATED, e
+PY
+fi
 metrics=$(cat "$dir/data/candiesd.metrics")
 curl -sf --cacert ca.crt "https://$metrics/metrics" >"$dir/metrics.txt" || fail "/metrics over HTTPS"
 grep -q 'candies_rpc_duration_seconds_count{method="SubmitJob"}' "$dir/metrics.txt" || fail "/metrics content"
