@@ -42,6 +42,26 @@ absl::Status Apply(DaemonConfig& c, const std::string& key, const std::string& v
     return num(&c.model_memory_budget);
   } else if (key == "allowed-dir") {
     c.allowed_dirs.push_back(value);
+  } else if (key == "max-attempts") {
+    return num(&c.max_attempts);
+  } else if (key == "validator") {
+    c.validator = value;
+  } else if (key == "validate-max-memory-bytes") {
+    return num(&c.validate_max_memory_bytes);
+  } else if (key == "validate-cpu-seconds") {
+    return num(&c.validate_cpu_seconds);
+  } else if (key == "validate-timeout-seconds") {
+    return num(&c.validate_timeout_seconds);
+  } else if (key == "max-register-bytes") {
+    return num(&c.max_register_bytes);
+  } else if (key == "read-max-elements") {
+    return num(&c.read_max_elements);
+  } else if (key == "read-max-total-bytes") {
+    return num(&c.read_max_total_bytes);
+  } else if (key == "read-max-string-bytes") {
+    return num(&c.read_max_string_bytes);
+  } else if (key == "read-max-group-members") {
+    return num(&c.read_max_group_members);
   } else if (key == "device") {
     c.device = value;
   } else if (key == "token-file") {
@@ -109,7 +129,11 @@ std::string DaemonUsage() {
          "  [--data-dir ./candies-data] [--config FILE] [--workers 1] [--max-queue 1000]\n"
          "  [--max-upload-bytes 4294967296] [--allowed-dir DIR]... [--device auto]\n"
          "  [--max-queued-per-owner 100] [--max-dataset-bytes-per-owner 68719476736]\n"
-         "  [--max-obs-columns 64] [--model-memory-budget 4294967296]\n"
+                  "  [--max-obs-columns 64] [--model-memory-budget 4294967296] [--max-attempts 2]\n"
+         "  [--validator PATH] [--validate-max-memory-bytes 8589934592] [--validate-cpu-seconds 300]\n"
+         "  [--validate-timeout-seconds 600] [--max-register-bytes 68719476736]\n"
+         "  [--read-max-elements 4294967296] [--read-max-total-bytes 68719476736]\n"
+         "  [--read-max-string-bytes 1048576] [--read-max-group-members 100000]\n"
          "  [--token-file FILE] [--tls-cert PEM --tls-key PEM] [--tls-client-ca PEM]\n"
          "  [--admin-identity NAME]... [--insecure-dev-mode] [--max-user-priority 0]\n"
          "  [--max-deadline-seconds 604800] [--max-streams 256] [--max-streams-per-user 16]\n"

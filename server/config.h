@@ -40,6 +40,20 @@ struct DaemonConfig {
   int metrics_threads = 4;                 // /metrics worker threads
   int metrics_read_timeout_seconds = 5;    // a scrape request must arrive within this
   int metrics_write_timeout_seconds = 5;   // and its answer be taken within this
+  // Runs of one job; a job interrupted by this many daemon restarts ends FAILED
+  // instead of being requeued again (no crash loop on an input that kills us).
+  int max_attempts = 2;
+  // Validation of uploaded / registered files in a sandboxed child (docs/SERVICE.md).
+  std::string validator;                                 // "" = candies-validate beside candiesd
+  int64_t validate_max_memory_bytes = int64_t{8} << 30;  // RLIMIT_AS of the child
+  int validate_cpu_seconds = 300;                        // RLIMIT_CPU of the child
+  int validate_timeout_seconds = 600;                    // wall clock, then SIGKILL
+  int64_t max_register_bytes = int64_t{64} << 30;        // largest file RegisterDataset copies
+  // ReadLimits for untrusted files (docs/FORMATS.md).
+  int64_t read_max_elements = int64_t{1} << 32;
+  int64_t read_max_total_bytes = int64_t{64} << 30;
+  int64_t read_max_string_bytes = int64_t{1} << 20;
+  int64_t read_max_group_members = 100000;
 };
 
 // The checks that need the whole config: TLS files come in pairs, some

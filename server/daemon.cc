@@ -72,7 +72,7 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
   sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
-  auto store = Store::Open(config.data_dir);
+  auto store = Store::Open(config.data_dir, config.max_attempts);
   if (!store.ok()) {
     LogLine("error", "cannot open store", {{"error", store.status().ToString()}});
     return 1;
@@ -90,6 +90,11 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
   metrics_options.write_timeout_seconds = config.metrics_write_timeout_seconds;
   metrics_options.tls_cert = config.tls_cert;
   metrics_options.tls_key = config.tls_key;
+  if ((*store)->failed_on_open() > 0) {
+    LogLine("warn", "interrupted jobs failed after max-attempts runs",
+            {{"count", absl::StrCat((*store)->failed_on_open())},
+             {"max_attempts", absl::StrCat(config.max_attempts)}});
+  }
   Metrics metrics;
   if (absl::Status s = metrics.Serve(config.metrics_listen, metrics_options); !s.ok()) {
     LogLine("error", "cannot serve metrics", {{"error", s.ToString()}});
@@ -128,6 +133,16 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
   } else if (config.tls_cert.empty()) {
     LogLine("warn", "no TLS: bearer tokens travel in clear text (set tls-cert/tls-key)");
   }
+  opt.validation.validator = config.validator;
+  opt.validation.sandbox.max_memory_bytes = config.validate_max_memory_bytes;
+  opt.validation.sandbox.cpu_seconds = config.validate_cpu_seconds;
+  opt.validation.sandbox.wall_seconds = config.validate_timeout_seconds;
+  opt.validation.read.max_elements = config.read_max_elements;
+  opt.validation.read.max_total_bytes = config.read_max_total_bytes;
+  opt.validation.read.max_element_bytes = config.read_max_total_bytes;
+  opt.validation.read.max_string_bytes = config.read_max_string_bytes;
+  opt.validation.read.max_group_members = config.read_max_group_members;
+  opt.max_register_bytes = config.max_register_bytes;
   CandiesService service(opt, store->get(), backend, &metrics);
 
   grpc::EnableDefaultHealthCheckService(true);

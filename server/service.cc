@@ -11,6 +11,7 @@
 #include "core/util/status_macros.h"
 #include "server/errors.h"
 #include "server/log.h"
+#include "server/safe_open.h"
 #include "server/upload_assembler.h"
 
 namespace candies::server {
@@ -210,6 +211,14 @@ absl::Status CandiesService::UploadImpl(const Principal& who, grpc::ServerContex
   d.set_source("upload");
   CANDIES_RETURN_IF_ERROR(CheckOwnerQuotas(owner, a.wire_bytes));
   CANDIES_RETURN_IF_ERROR(store_->PutDataset(d, a.adata));
+  // The stored file is what jobs parse: it passes the same sandboxed check as
+  // a registered one before the client learns its id.
+  if (absl::StatusOr<ValidatedFile> v =
+          ValidateInSandbox(store_->DatasetPath(d.id()), options_.validation);
+      !v.ok()) {
+    (void)store_->DeleteDataset(d.id());
+    return v.status();
+  }
   metrics_->BytesUploaded(static_cast<double>(a.wire_bytes));
   *out = d;
   return absl::OkStatus();
@@ -221,34 +230,46 @@ grpc::Status CandiesService::RegisterDataset(grpc::ServerContext* ctx,
   return Call("RegisterDataset", Audit::kYes, ctx, [&](const Principal& who, std::string* object) -> absl::Status {
     if (!who.admin()) return AdminOnly("RegisterDataset");
     if (req->path().empty()) return Invalid("path", "is empty");
-    // One answer for "missing", "not allowed" and "a link pointing outside":
+    // One answer for "missing", "not allowed" and "a link below the root":
     // the reply does not tell what exists on the server or where links lead.
-    const absl::Status refused = absl::NotFoundError(
-        "path: not found, or not under an allowed dir (--allowed-dir)");
-    std::error_code ec;
-    const fs::path real = fs::canonical(req->path(), ec);
-    if (ec) return refused;
-    bool allowed = false;
-    for (const std::string& dir : options_.allowed_dirs) {
-      const fs::path root = fs::canonical(dir, ec);
-      if (ec) continue;
-      const std::string prefix = root.string() + "/";
-      if (real.string().compare(0, prefix.size(), prefix) == 0) allowed = true;
+    // The file is opened once, without following symlinks below the allowed
+    // root; its bytes are copied into the data dir, validated there in the
+    // sandbox, and only that copy is ever parsed by a job. A later swap of the
+    // path (for a symlink to a file outside) changes nothing.
+    absl::StatusOr<FileDescriptor> fd = OpenBeneath(req->path(), options_.allowed_dirs);
+    if (!fd.ok()) {
+      return absl::NotFoundError("path: not found, or not under an allowed dir (--allowed-dir)");
     }
-    if (!allowed) return refused;
-    ReadOptions ro;
-    CANDIES_ASSIGN_OR_RETURN(AnnData a, ReadH5ad(real.string(), ro));
     v1::Dataset d;
     d.set_id(NewId("ds"));
-    d.set_name(req->name().empty() ? real.filename().string() : req->name());
+    const std::string path = store_->DatasetPath(d.id());
+    const std::string tmp = path + ".tmp";
+    absl::StatusOr<int64_t> bytes = CopyToNewFile(fd->get(), tmp, options_.max_register_bytes);
+    if (!bytes.ok()) {
+      return absl::Status(bytes.status().code(),
+                          absl::StrCat("path: ", req->path(), ": ", bytes.status().message(),
+                                       " (max-register-bytes)"));
+    }
+    absl::StatusOr<ValidatedFile> v = ValidateInSandbox(tmp, options_.validation);
+    if (!v.ok()) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      // The validator names the temporary copy; the client knows its own path.
+      std::string msg(v.status().message());
+      if (msg.rfind(tmp, 0) == 0) msg = req->path() + msg.substr(tmp.size());
+      return absl::Status(v.status().code(), msg);
+    }
+    CANDIES_RETURN_IF_ERROR(DurableRename(tmp, path));
+    const std::string base = fs::path(req->path()).filename().string();
+    d.set_name(req->name().empty() ? base : req->name());
     d.set_kind(req->kind());
-    d.set_n_obs(a.n_obs());
-    d.set_n_vars(a.n_vars());
+    d.set_n_obs(v->n_obs);
+    d.set_n_vars(v->n_vars);
     d.set_owner(who.name);
     d.set_created_unix(NowUnix());
-    d.set_size_bytes(static_cast<int64_t>(fs::file_size(real, ec)));
-    d.set_source(real.string());
-    CANDIES_RETURN_IF_ERROR(store_->PutDatasetRow(d, real.string()));
+    d.set_size_bytes(*bytes);
+    d.set_source(req->path());
+    CANDIES_RETURN_IF_ERROR(store_->PutDatasetRow(d, path, /*owned=*/true));
     *object = d.id();
     *out = d;
     return absl::OkStatus();

@@ -15,6 +15,7 @@
 #include "candies/v1/candies.grpc.pb.h"
 #include "server/auth.h"
 #include "server/backend.h"
+#include "server/file_validator.h"
 #include "server/job_tracker.h"
 #include "server/metrics.h"
 #include "server/model_backend.h"
@@ -45,6 +46,12 @@ struct ServiceOptions {
   int64_t max_deadline_seconds = int64_t{7} * 24 * 3600;  // SubmitJob deadline_seconds bound
   int max_streams = 256;           // open WatchJob streams in total
   int max_streams_per_user = 16;   // open WatchJob streams of one identity
+  // Every uploaded or registered file is parsed in a sandboxed child
+  // (candies-validate) before the daemon accepts it; limits: validate-* and
+  // read-max-* config keys.
+  ValidationConfig validation;
+  // Largest file RegisterDataset copies into the data dir.
+  int64_t max_register_bytes = int64_t{64} << 30;
   SchedulerOptions scheduler;
 };
 

@@ -1,5 +1,7 @@
 #include "server/store.h"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sqlite3.h>
@@ -157,7 +159,8 @@ absl::Status Store::ClearOwnersOfOldRows() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& data_dir) {
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& data_dir,
+                                                   int max_attempts) {
   // Everything the daemon creates is its own: 0700 folders, 0600 files (the
   // HDF5 and SQLite libraries create files with the process umask).
   ::umask(077);
@@ -192,16 +195,63 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& data_dir) 
   CANDIES_RETURN_IF_ERROR(store->ClearOwnersOfOldRows());
   // Files of an older version (or made before this umask) lose group/other access.
   CANDIES_RETURN_IF_ERROR(RestrictModes(data_dir));
-  // Jobs that were running when the previous process died run again.
-  for (v1::Job job : store->ListJobs(v1::JOB_STATE_RUNNING)) {
-    job.set_state(v1::JOB_STATE_QUEUED);
-    job.set_attempt(job.attempt() + 1);
-    job.set_started_unix(0);
-    job.set_stage("");
-    CANDIES_RETURN_IF_ERROR(store->PutJob(job));
-    ++store->requeued_on_open_;
-  }
+  CANDIES_RETURN_IF_ERROR(store->MigrateJobAttempts());
+  CANDIES_RETURN_IF_ERROR(store->RequeueInterrupted(max_attempts));
   return store;
+}
+
+// Databases from before the attempts column get it (the count is also in each
+// job's message; RequeueInterrupted takes the larger of the two).
+absl::Status Store::MigrateJobAttempts() {
+  bool has = false;
+  {
+    Stmt st(db_, "PRAGMA table_info(jobs)");
+    while (st.ok() && st.Step() == SQLITE_ROW) {
+      const unsigned char* name = sqlite3_column_text(st.get(), 1);
+      if (name != nullptr && std::string(reinterpret_cast<const char*>(name)) == "attempts") {
+        has = true;
+      }
+    }
+  }
+  if (has) return absl::OkStatus();
+  return Exec("ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1");
+}
+
+// Jobs that were running when the previous process died run again, unless
+// they already ran max_attempts times: a job whose input crashes the daemon
+// would otherwise crash every start (a crash loop under Restart=on-failure).
+absl::Status Store::RequeueInterrupted(int max_attempts) {
+  std::vector<std::pair<v1::Job, int64_t>> running;
+  {
+    Stmt st(db_, "SELECT msg, attempts FROM jobs WHERE state = ?1 ORDER BY seq");
+    if (!st.ok()) return SqlError(db_, "prepare");
+    st.Int(1, v1::JOB_STATE_RUNNING);
+    while (st.Step() == SQLITE_ROW) {
+      v1::Job j;
+      if (j.ParseFromString(st.ColumnBlob(0))) {
+        running.emplace_back(std::move(j), sqlite3_column_int64(st.get(), 1));
+      }
+    }
+  }
+  for (auto& [job, column] : running) {
+    const int64_t attempts = std::max<int64_t>(column, job.attempt());
+    job.set_stage("");
+    if (attempts >= max_attempts) {
+      job.set_state(v1::JOB_STATE_FAILED);
+      job.set_error(absl::StrCat("interrupted by daemon restart ", attempts,
+                                 " times (max-attempts = ", max_attempts, ")"));
+      job.set_finished_unix(NowUnix());
+      CANDIES_RETURN_IF_ERROR(PutJob(job));
+      ++failed_on_open_;
+      continue;
+    }
+    job.set_state(v1::JOB_STATE_QUEUED);
+    job.set_attempt(static_cast<int32_t>(attempts + 1));
+    job.set_started_unix(0);
+    CANDIES_RETURN_IF_ERROR(PutJob(job));
+    ++requeued_on_open_;
+  }
+  return absl::OkStatus();
 }
 
 Store::~Store() { sqlite3_close(db_); }
@@ -281,10 +331,12 @@ absl::Status Store::PutDataset(v1::Dataset& dataset, const AnnData& adata) {
   return absl::OkStatus();
 }
 
-absl::Status Store::PutDatasetRow(const v1::Dataset& dataset, const std::string& path) {
+absl::Status Store::PutDatasetRow(const v1::Dataset& dataset, const std::string& path,
+                                  bool owned) {
   absl::MutexLock lock(&mu_);
-  Stmt st(db_, "INSERT OR REPLACE INTO datasets VALUES (?1, ?2, 0, ?3, ?4)");
+  Stmt st(db_, "INSERT OR REPLACE INTO datasets VALUES (?1, ?2, ?5, ?3, ?4)");
   if (!st.ok()) return SqlError(db_, "prepare");
+  st.Int(5, owned ? 1 : 0);
   st.Text(1, dataset.id());
   st.Text(2, path);
   st.Int(3, dataset.created_unix());
@@ -306,10 +358,18 @@ absl::StatusOr<v1::Dataset> Store::GetDataset(const std::string& id) {
 
 absl::StatusOr<std::string> Store::GetDatasetFile(const std::string& id) {
   absl::MutexLock lock(&mu_);
-  Stmt st(db_, "SELECT path FROM datasets WHERE id = ?1");
+  Stmt st(db_, "SELECT path, owned FROM datasets WHERE id = ?1");
   if (!st.ok()) return SqlError(db_, "prepare");
   st.Text(1, id);
   if (st.Step() != SQLITE_ROW) return NotFound("dataset", id);
+  // Checked at use: jobs parse only the validated copies in the data dir. Rows
+  // of older daemons pointed at the registered path itself, which can have
+  // been swapped (for a symlink to another file) since it was checked.
+  if (sqlite3_column_int(st.get(), 1) == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "dataset ", id, " was registered by an older candiesd without a validated copy; "
+        "register the file again"));
+  }
   return std::string(reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0)));
 }
 
@@ -351,13 +411,16 @@ absl::Status Store::PutJob(const v1::Job& job) {
   absl::MutexLock lock(&mu_);
   // seq keeps submission order stable among jobs created in the same second.
   Stmt st(db_,
-          "INSERT INTO jobs VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), ?4) "
-          "ON CONFLICT(id) DO UPDATE SET state = excluded.state, msg = excluded.msg");
+          "INSERT INTO jobs (id, state, created, seq, msg, attempts) "
+          "VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), ?4, ?5) "
+          "ON CONFLICT(id) DO UPDATE SET state = excluded.state, msg = excluded.msg, "
+          "attempts = excluded.attempts");
   if (!st.ok()) return SqlError(db_, "prepare");
   st.Text(1, job.id());
   st.Int(2, job.state());
   st.Int(3, job.created_unix());
   st.Blob(4, job.SerializeAsString());
+  st.Int(5, std::max(1, job.attempt()));
   if (st.Step() != SQLITE_DONE) return SqlError(db_, "put job");
   return absl::OkStatus();
 }

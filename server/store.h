@@ -25,11 +25,14 @@ namespace candies::server {
 class Store {
  public:
   // Opens (creating if needed) data_dir/candies.db and the file folders. Jobs
-  // left RUNNING by a previous process go back to QUEUED with attempt + 1.
+  // left RUNNING by a previous process go back to QUEUED with attempt + 1, or
+  // end FAILED ("interrupted by daemon restart N times") once they have run
+  // max_attempts times (config key max-attempts).
   // Sets the process umask to 077 and the modes under data_dir to 0700/0600.
   // A store from before identities (SQLite user_version 0) has the owners of
   // its rows cleared to "" once: such objects are visible to admins only.
-  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& data_dir);
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& data_dir,
+                                                     int max_attempts = 2);
   ~Store();
 
   const std::string& data_dir() const { return data_dir_; }
@@ -43,8 +46,11 @@ class Store {
   // dataset.size_bytes is filled in.
   absl::Status PutDataset(v1::Dataset& dataset, const AnnData& adata);
   // A row for a file that stays where it is (RegisterDataset).
-  absl::Status PutDatasetRow(const v1::Dataset& dataset, const std::string& path);
+  // `owned`: the file lies in the data dir and is deleted with the row.
+  absl::Status PutDatasetRow(const v1::Dataset& dataset, const std::string& path, bool owned);
   absl::StatusOr<v1::Dataset> GetDataset(const std::string& id);
+  // The dataset's file in the data dir; FailedPrecondition for rows that point
+  // outside it (registered by an older daemon, never copied or validated).
   absl::StatusOr<std::string> GetDatasetFile(const std::string& id);
   std::vector<v1::Dataset> ListDatasets();
   absl::Status DeleteDataset(const std::string& id);  // removes a stored file too
@@ -65,17 +71,21 @@ class Store {
   int requeued_on_open() const { return requeued_on_open_; }
   // Rows of a store made before identities existed whose owner Open() cleared.
   int cleared_owners_on_open() const { return cleared_owners_on_open_; }
+  int failed_on_open() const { return failed_on_open_; }
 
  private:
   Store() = default;
   absl::Status Exec(const std::string& sql);
   absl::Status ClearOwnersOfOldRows();
+  absl::Status MigrateJobAttempts();
+  absl::Status RequeueInterrupted(int max_attempts);
 
   std::string data_dir_;
   absl::Mutex mu_;
   sqlite3* db_ = nullptr;
   int requeued_on_open_ = 0;
   int cleared_owners_on_open_ = 0;
+  int failed_on_open_ = 0;
 };
 
 // Sets `data_dir` to 0700 and everything under it to 0700 (folders) or 0600

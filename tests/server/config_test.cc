@@ -23,6 +23,16 @@ TEST(ConfigTest, FileThenFlagsOverride) {
   EXPECT_EQ(c->metrics_listen, "127.0.0.1:9464");
 }
 
+TEST(ConfigTest, MaxAttemptsDefaultsToTwo) {
+  auto c = ParseDaemonConfig({});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->max_attempts, 2);
+  c = ParseDaemonConfig({"--max-attempts", "5"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->max_attempts, 5);
+  EXPECT_FALSE(ParseDaemonConfig({"--max-attempts", "0"}).ok());
+}
+
 TEST(ConfigTest, ErrorsNameTheKey) {
   auto bad = ParseDaemonConfig({"--workers", "zero"});
   ASSERT_FALSE(bad.ok());

@@ -2,6 +2,8 @@
 // that computes per-gene means of mod1 and writes them as the result .h5ad.
 #include "service_fixture.h"
 
+#include <cstdlib>
+
 namespace candies::server::service_testing {
 namespace {
 
@@ -139,6 +141,94 @@ TEST_F(ServiceTest, BadRequestsNameTheField) {
   EXPECT_EQ(reg.n_vars(), 2);
 }
 
+AnnData Small(int n_obs) {
+  AnnData a;
+  std::vector<float> x;
+  for (int i = 0; i < n_obs * 2; ++i) x.push_back(static_cast<float>(i));
+  a.X = Matrix::Dense(n_obs, 2, x);
+  for (int i = 0; i < n_obs; ++i) a.obs.index.push_back(absl::StrCat("s", i));
+  a.var.index = {"g0", "g1"};
+  return a;
+}
+
+// The registered file was checked at registration only and jobs read the path
+// itself: swapping it for a symlink to a file outside the allowed dir made a
+// job read that file. Now the checked bytes are copied (opened once, no
+// symlinks followed) and jobs read the copy.
+TEST_F(ServiceTest, RegisteredFileSwappedForASymlinkIsNotRead) {
+  const fs::path allowed = fs::path(dir_) / "datasets" / "in";
+  fs::create_directories(allowed);
+  const fs::path file = allowed / "a.h5ad";
+  const fs::path outside = fs::path(dir_) / "outside.h5ad";
+  ASSERT_TRUE(WriteH5ad(Small(4), file.string()).ok());
+  ASSERT_TRUE(WriteH5ad(Small(7), outside.string()).ok());
+  v1::RegisterDatasetRequest rr;
+  rr.set_path(file.string());
+  v1::Dataset reg;
+  grpc::Status s = stub_->RegisterDataset(Ctx("root").get(), rr, &reg);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(reg.n_obs(), 4);
+  EXPECT_EQ(reg.source(), file.string());
+
+  fs::remove(file);
+  fs::create_symlink(outside, file);
+  auto path = store_->GetDatasetFile(reg.id());
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_NE(*path, file.string());
+  auto a = ReadH5ad(*path);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->n_obs(), 4);  // the registered bytes, not the outside file's 7 rows
+
+  // The symlink itself, a path through a symlinked directory and ".." are
+  // refused with the one answer that does not say where links point.
+  s = stub_->RegisterDataset(Ctx("root").get(), rr, &reg);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  EXPECT_EQ(s.error_message().find("outside"), std::string::npos) << s.error_message();
+  fs::create_directory_symlink(fs::path(dir_), allowed / "up");
+  rr.set_path((allowed / "up" / "outside.h5ad").string());
+  s = stub_->RegisterDataset(Ctx("root").get(), rr, &reg);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  rr.set_path((allowed / ".." / ".." / "outside.h5ad").string());
+  s = stub_->RegisterDataset(Ctx("root").get(), rr, &reg);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+}
+
+// A file that crashes libhdf5 (SIGSEGV in H5T_copy) killed the daemon when
+// registered. The parse now happens in the sandboxed validator.
+TEST_F(ServiceTest, RegisteringACrashingFileLeavesTheDaemonUp) {
+  const fs::path allowed = fs::path(dir_) / "datasets" / "in";
+  fs::create_directories(allowed);
+  const fs::path file = allowed / "flip.h5ad";
+  const std::string cmd = absl::StrCat("gunzip -c '", CANDIES_SOURCE_DIR,
+                                       "/tests/io/fuzz_regressions/flip_segv_h5t_copy.h5ad.gz' > '",
+                                       file.string(), "'");
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  v1::RegisterDatasetRequest rr;
+  rr.set_path(file.string());
+  v1::Dataset reg;
+  grpc::Status s = stub_->RegisterDataset(Ctx("root").get(), rr, &reg);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_NE(s.error_message().find("killed by signal 11"), std::string::npos) << s.error_message();
+  EXPECT_EQ(s.error_message().rfind(file.string(), 0), 0u) << s.error_message();
+  // Still serving, and nothing was stored.
+  v1::ListDatasetsResponse list;
+  s = stub_->ListDatasets(Ctx("root").get(), v1::ListDatasetsRequest(), &list);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(list.datasets_size(), 0);
+}
+
+// Runs a job to its end and returns its final state.
+v1::JobState WaitJob(v1::Candies::Stub* stub, const std::string& id) {
+  v1::WatchJobRequest wr;
+  wr.set_id(id);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto reader = stub->WatchJob(&ctx, wr);
+  v1::JobEvent e, last;
+  while (reader->Read(&e)) last = e;
+  reader->Finish();
+  return last.state();
+}
 
 TEST_F(ServiceTest, CsrUploadWithObsColumns) {
   // 3 x 4 CSR in two blocks: rows {0: (1, 2.5)}, {1: empty}, {2: (0, 1), (3, 4)}.

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sqlite3.h>
+
 #include <filesystem>
 
 #include "core/io/h5ad.h"
@@ -81,6 +83,80 @@ TEST(StoreTest, DatasetAndJobsSurviveReopenAndRunningIsRequeued) {
   EXPECT_TRUE(absl::IsNotFound((*store)->GetDataset(ds_id).status()));
   EXPECT_TRUE(absl::IsNotFound((*store)->DeleteDataset(ds_id)));
   EXPECT_TRUE(absl::IsNotFound((*store)->GetJob("job-zzz").status()));
+}
+
+v1::Job RunningJob(const std::string& id) {
+  v1::Job j;
+  j.set_id(id);
+  j.set_state(v1::JOB_STATE_RUNNING);
+  j.set_attempt(1);
+  return j;
+}
+
+// A job whose input kills the daemon stayed RUNNING and was requeued at every
+// start, without end. Now it runs at most max_attempts times.
+TEST(StoreTest, InterruptedJobFailsAfterMaxAttempts) {
+  const std::string dir = TempDir("attempts");
+  {
+    auto store = Store::Open(dir, 2);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->PutJob(RunningJob("job-crash")).ok());
+  }
+  for (int start = 1; start <= 3; ++start) {
+    auto store = Store::Open(dir, 2);
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto j = (*store)->GetJob("job-crash");
+    ASSERT_TRUE(j.ok());
+    if (start == 1) {
+      // First restart: requeued for its second run; the daemon "crashes" again.
+      EXPECT_EQ((*store)->requeued_on_open(), 1);
+      EXPECT_EQ(j->state(), v1::JOB_STATE_QUEUED);
+      EXPECT_EQ(j->attempt(), 2);
+      v1::Job again = *j;
+      again.set_state(v1::JOB_STATE_RUNNING);
+      ASSERT_TRUE((*store)->PutJob(again).ok());
+    } else {
+      // Second restart: two runs done, no third; later starts leave it alone.
+      EXPECT_EQ((*store)->requeued_on_open(), 0);
+      EXPECT_EQ((*store)->failed_on_open(), start == 2 ? 1 : 0);
+      EXPECT_EQ(j->state(), v1::JOB_STATE_FAILED);
+      EXPECT_EQ(j->error(), "interrupted by daemon restart 2 times (max-attempts = 2)");
+      EXPECT_GT(j->finished_unix(), 0);
+    }
+  }
+}
+
+// A database written before the attempts column: migrated on open, and the
+// count in the job's message is honoured.
+TEST(StoreTest, OldDatabaseGetsTheAttemptsColumn) {
+  const std::string dir = TempDir("migrate");
+  fs::create_directories(dir);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((fs::path(dir) / "candies.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE jobs (id TEXT PRIMARY KEY, state INTEGER NOT NULL, "
+                         "created INTEGER NOT NULL, seq INTEGER NOT NULL, msg BLOB NOT NULL)",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  v1::Job j = RunningJob("job-old");
+  j.set_attempt(3);  // already requeued twice by the old daemon
+  const std::string blob = j.SerializeAsString();
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "INSERT INTO jobs VALUES ('job-old', ?1, 0, 1, ?2)", -1, &st,
+                               nullptr),
+            SQLITE_OK);
+  sqlite3_bind_int(st, 1, v1::JOB_STATE_RUNNING);
+  sqlite3_bind_blob(st, 2, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+
+  auto store = Store::Open(dir, 5);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto got = (*store)->GetJob("job-old");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->state(), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(got->attempt(), 4);
 }
 
 TEST(StoreTest, UnwritableDataDirIsAnError) {
