@@ -217,19 +217,6 @@ TEST_F(ServiceTest, RegisteringACrashingFileLeavesTheDaemonUp) {
   EXPECT_EQ(list.datasets_size(), 0);
 }
 
-// Runs a job to its end and returns its final state.
-v1::JobState WaitJob(v1::Candies::Stub* stub, const std::string& id) {
-  v1::WatchJobRequest wr;
-  wr.set_id(id);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-  auto reader = stub->WatchJob(&ctx, wr);
-  v1::JobEvent e, last;
-  while (reader->Read(&e)) last = e;
-  reader->Finish();
-  return last.state();
-}
-
 TEST_F(ServiceTest, CsrUploadWithObsColumns) {
   // 3 x 4 CSR in two blocks: rows {0: (1, 2.5)}, {1: empty}, {2: (0, 1), (3, 4)}.
   auto ctx = Ctx();
