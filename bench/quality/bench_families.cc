@@ -6,7 +6,7 @@
 //   bench_families [--families all|tuning|held-out|NAME,NAME] [--seeds 2] [--seed0 0]
 //                  [--peers 0|1] [--pipeline 0|1] [--threads N] [--keep DIR]
 //                  [--spatial-k K] [--feature-k K] [--ensemble M] [--cluster kmeans|mclust|leiden]
-//                  [--integration-epochs E] [--gae-epochs E]
+//                  [--integration-epochs E] [--gae-epochs E] [--smooth-hops H]
 //
 // Columns (ARI against the family's domains, project ARI = scikit-learn's):
 //   full      candies, fast preset, kind full (denoise + integrate)
@@ -260,6 +260,7 @@ int Main(int argc, char** argv) {
     else if (a == "--ensemble") st.base.integration.ensemble = std::atoll(next().c_str());
     else if (a == "--integration-epochs") st.base.integration.epochs = std::atoll(next().c_str());
     else if (a == "--gae-epochs") st.base.gae.epochs = std::atoll(next().c_str());
+    else if (a == "--smooth-hops") st.base.joint_smoothing_hops = std::atoll(next().c_str());
     else if (a == "--cluster") {
       auto m = ParseClusterMethod(next());
       if (!m.ok()) { std::fprintf(stderr, "%s\n", std::string(m.status().message()).c_str()); return 2; }
@@ -268,9 +269,10 @@ int Main(int argc, char** argv) {
   }
   st.base.threads = threads;
   const auto families = Pick(which);
-  std::printf("bench_families: fast preset (cluster %s, ensemble %ld, spatial k %ld, feature k %ld), "
-              "%d seed(s) from %d, torch threads %d, peers %d\n",
-              ClusterMethodName(st.base.cluster.method), static_cast<long>(st.base.integration.ensemble),
+  std::printf("bench_families: fast preset (cluster %s, joint smoothing hops %ld, ensemble %ld, spatial k %ld, "
+              "feature k %ld), %d seed(s) from %d, torch threads %d, peers %d\n",
+              ClusterMethodName(st.base.cluster.method), static_cast<long>(st.base.joint_smoothing_hops),
+              static_cast<long>(st.base.integration.ensemble),
               static_cast<long>(st.base.integration.spatial_k), static_cast<long>(st.base.integration.feature_k),
               seeds, seed0, threads > 0 ? threads : torch::get_num_threads(), st.peers ? 1 : 0);
   std::printf("%-20s %5s %6s %6s %8s %6s %6s %6s %6s %4s %7s %7s %6s %6s %6s\n", "family", "seed", "full",

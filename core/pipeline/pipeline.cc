@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/graph/graph.h"
+#include "core/graph/layout.h"
 #include "core/metrics/metrics.h"
 #include "core/pipeline/modality_selection.h"
 #include "core/pipeline/trained_model_internal.h"
@@ -221,6 +222,7 @@ UnsValue Params(const PipelineOptions& o) {
   p.Set("feature_k", UnsValue::Int(o.integration.feature_k));
   p.Set("contrastive_batch", UnsValue::Int(o.integration.contrastive_batch));
   p.Set("integration_high_input", UnsValue::String(o.integrate_high_features ? "features" : "embedding"));
+  p.Set("joint_smoothing_hops", UnsValue::Int(o.joint_smoothing_hops));
   p.Set("labels_key", UnsValue::String(o.labels_key));
   return p;
 }
@@ -243,6 +245,10 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
                                 std::max(options.integration.spatial_k, options.integration.feature_k));
   if (options.gae.spatial_k < 1 || options.integration.spatial_k < 1 || options.integration.feature_k < 1)
     return absl::InvalidArgumentError("spatial_k / feature_k: must be >= 1");
+  if (options.joint_smoothing_hops < 0 || options.joint_smoothing_hops > kMaxJointSmoothingHops)
+    return absl::InvalidArgumentError(absl::StrCat("joint_smoothing_hops: must be in [0, ",
+                                                   kMaxJointSmoothingHops, "] (got ",
+                                                   options.joint_smoothing_hops, ")"));
   if (n <= need)
     return absl::InvalidArgumentError(absl::StrCat("n_obs: ", n, " spots is too few for k = ", need,
                                                    " neighbours (need more than k)"));
@@ -528,6 +534,19 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
                                TrainIntegration(in1, in2, graphs, options.integration, device,
                                                 progress, cancel));
       result.joint = ir.joint;
+      if (options.joint_smoothing_hops > 0) {
+        CANDIES_ASSIGN_OR_RETURN(LayoutNeighbours layout, DeriveLayoutNeighbours(result.spatial, n));
+        CANDIES_ASSIGN_OR_RETURN(KnnResult lk, SpatialKnn(result.spatial, n, 2, layout.k));
+        torch::Tensor a = NormalizedAdjacency(lk, n, device);
+        torch::Tensor z = result.joint.to(device);
+        for (int64_t h = 0; h < options.joint_smoothing_hops; ++h) z = torch::mm(a, z);
+        result.joint = z.to(torch::kCPU).contiguous();
+        UnsValue lu = UnsValue::Map();
+        lu.Set("lattice", UnsValue::Bool(layout.lattice));
+        lu.Set("spacing", UnsValue::Float(layout.spacing));
+        lu.Set("k", UnsValue::Int(layout.k));
+        uns.Set("layout", lu);
+      }
       if (stage_done("integrate", t0)) return absl::CancelledError("cancelled after integration");
       t0 = Clock::now();
       CANDIES_ASSIGN_OR_RETURN(Clustering c, Cluster(result.joint, copts));

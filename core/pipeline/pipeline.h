@@ -48,6 +48,10 @@ absl::StatusOr<LowQuality> ParseLowQuality(absl::string_view text);  // "auto" |
 // result does not depend on how much randomness earlier stages drew.
 inline constexpr uint64_t kIntegrationSeedSalt = 0x9e3779b97f4a7c15ull;
 
+// PipelineOptions::joint_smoothing_hops above this blurs domains into each
+// other (each hop widens the kernel by one ring of spots).
+inline constexpr int64_t kMaxJointSmoothingHops = 8;
+
 struct PipelineOptions {
   Preset preset = Preset::kFast;
   JobKind kind = JobKind::kFull;
@@ -81,6 +85,12 @@ struct PipelineOptions {
   // erodes domain corners (docs/SCIENCE.md, "graph ceiling"). The low-quality
   // modality always enters as its (denoised) embedding.
   bool integrate_high_features = true;
+  // Spatial smoothing of the joint embedding before clustering: X_candies =
+  // A^h Z, with A the normalised adjacency (self-loops included) of the
+  // layout's own neighbourhood (DeriveLayoutNeighbours, core/graph/layout.h:
+  // 4 on a square grid, 6 on a hexagonal lattice, 6 nearest on irregular
+  // positions). 0: off. Why: docs/SCIENCE.md, "Tissue families".
+  int64_t joint_smoothing_hops = 0;
 
   // The preset's defaults (every field above), for `n_clusters` domains.
   static PipelineOptions FromPreset(Preset preset);

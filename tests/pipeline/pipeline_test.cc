@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/graph/graph.h"
+#include "core/graph/layout.h"
 #include "core/metrics/metrics.h"
 #include "core/models/integration.h"
 #include "core/pipeline/trained_model_internal.h"
@@ -102,6 +103,8 @@ TEST(PipelineTest, IntegrationTakesTheHighQualityFeaturesByDefault) {
     SCOPED_TRACE(high_features ? "features" : "embedding");
     PipelineOptions o = SmallOptions();
     o.integrate_high_features = high_features;
+    // One of the two runs also smooths the joint embedding (checked below).
+    o.joint_smoothing_hops = high_features ? 1 : 0;
     auto r = RunPipeline(in.rna, in.prot, o);
     ASSERT_TRUE(r.ok()) << r.status();
     ASSERT_EQ(r->low_quality, "mod1");
@@ -131,7 +134,21 @@ TEST(PipelineTest, IntegrationTakesTheHighQualityFeaturesByDefault) {
     SeedEverything(o.seed ^ kIntegrationSeedSalt);
     auto ir = TrainIntegration(r->emb_mod1, high, g, o.integration, torch::kCPU);
     ASSERT_TRUE(ir.ok()) << ir.status();
-    EXPECT_TRUE(torch::equal(ir->joint, r->joint));
+    // Then the joint embedding is smoothed over the layout's graph (the 20 x 20
+    // grid: its 4 neighbours), joint_smoothing_hops times.
+    torch::Tensor joint = ir->joint;
+    if (o.joint_smoothing_hops > 0) {
+      auto layout = DeriveLayoutNeighbours(r->spatial, n);
+      ASSERT_TRUE(layout.ok()) << layout.status();
+      EXPECT_TRUE(layout->lattice);
+      EXPECT_EQ(layout->k, 4);
+      auto lk = SpatialKnn(r->spatial, n, 2, layout->k);
+      ASSERT_TRUE(lk.ok());
+      auto a = NormalizedAdjacency(*lk, n, torch::kCPU);
+      for (int64_t h = 0; h < o.joint_smoothing_hops; ++h) joint = torch::mm(a, joint);
+      ASSERT_FALSE(torch::equal(joint, ir->joint));
+    }
+    EXPECT_TRUE(torch::equal(joint, r->joint));
   }
 }
 
@@ -182,6 +199,13 @@ TEST(PipelineTest, ErrorsNameTheField) {
   auto z = RunPipeline(in.rna, {"prot", ModalityKind::kProtein, flat}, o);
   ASSERT_EQ(z.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(z.status().message().find("zero variance"), std::string::npos);
+
+  o = SmallOptions();
+  o.joint_smoothing_hops = kMaxJointSmoothingHops + 1;
+  auto h = RunPipeline(in.rna, in.prot, o);
+  ASSERT_EQ(h.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(h.status().message().find("joint_smoothing_hops"), std::string::npos) << h.status();
+  o.joint_smoothing_hops = 0;
 
   Inputs tiny = Small(4);  // 16 spots: fewer than feature_k = 20
   o.n_clusters = 2;
