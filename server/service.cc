@@ -170,18 +170,30 @@ grpc::Status CandiesService::UploadDataset(grpc::ServerContext* ctx,
   });
 }
 
-absl::Status CandiesService::CheckOwnerQuotas(const std::string& owner, int64_t new_bytes) {
+absl::Status CandiesService::ReserveQuota(const std::string& owner, int64_t bytes) {
+  absl::MutexLock lock(&quota_mu_);
   int64_t stored = 0;
   for (const v1::Dataset& d : store_->ListDatasets()) {
     if (d.owner() == owner && d.source() == "upload") stored += d.size_bytes();
   }
-  if (stored + new_bytes > options_.max_dataset_bytes_per_owner) {
+  int64_t& reserved = reserved_[owner];
+  if (stored + reserved + bytes > options_.max_dataset_bytes_per_owner) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "owner ", owner, ": ", stored, " stored + ", new_bytes,
+        "owner ", owner, ": ", stored, " stored + ", reserved,
+        " reserved by uploads in progress + ", bytes,
         " new bytes exceed max-dataset-bytes-per-owner = ", options_.max_dataset_bytes_per_owner,
         " (delete datasets with DeleteDataset)"));
   }
+  reserved += bytes;
   return absl::OkStatus();
+}
+
+void CandiesService::ReleaseQuota(const std::string& owner, int64_t bytes) {
+  absl::MutexLock lock(&quota_mu_);
+  auto it = reserved_.find(owner);
+  if (it == reserved_.end()) return;
+  it->second -= bytes;
+  if (it->second <= 0) reserved_.erase(it);
 }
 
 absl::Status CandiesService::UploadImpl(const Principal& who, grpc::ServerContext* ctx,
@@ -189,15 +201,28 @@ absl::Status CandiesService::UploadImpl(const Principal& who, grpc::ServerContex
                                         v1::Dataset* out) {
   UploadAssembler upload({options_.max_upload_bytes, options_.max_obs_columns});
   const std::string& owner = who.name;
+  // Bytes of the owner's quota this stream holds; given back however it ends
+  // (the stored dataset then counts by its file size).
+  int64_t reserved = 0;
+  struct Release {
+    CandiesService* self;
+    const std::string& owner;
+    const int64_t& bytes;
+    ~Release() { self->ReleaseQuota(owner, bytes); }
+  } release{this, owner, reserved};
   v1::UploadChunk chunk;
   while (reader->Read(&chunk)) {
     if (upload.has_header() && ctx->IsCancelled()) {
       return absl::CancelledError("upload cancelled by the client");
     }
-    const bool was_header = !upload.has_header();
     CANDIES_RETURN_IF_ERROR(upload.Add(chunk));
-    // Refuse an owner already over quota before reading the body.
-    if (was_header) CANDIES_RETURN_IF_ERROR(CheckOwnerQuotas(owner, 0));
+    // The declared size is reserved at the header, before any body is read;
+    // real bytes beyond it (CSR) are reserved as they arrive.
+    const int64_t need = std::max(upload.declared_bytes(), upload.wire_bytes());
+    if (need > reserved) {
+      CANDIES_RETURN_IF_ERROR(ReserveQuota(owner, need - reserved));
+      reserved = need;
+    }
   }
   CANDIES_ASSIGN_OR_RETURN(AssembledUpload a, upload.Finish());
   v1::Dataset d;
@@ -209,7 +234,6 @@ absl::Status CandiesService::UploadImpl(const Principal& who, grpc::ServerContex
   d.set_owner(owner);
   d.set_created_unix(NowUnix());
   d.set_source("upload");
-  CANDIES_RETURN_IF_ERROR(CheckOwnerQuotas(owner, a.wire_bytes));
   CANDIES_RETURN_IF_ERROR(store_->PutDataset(d, a.adata));
   // The stored file is what jobs parse: it passes the same sandboxed check as
   // a registered one before the client learns its id.

@@ -123,7 +123,11 @@ class CandiesService final : public v1::Candies::Service {
   void ReleaseStream(const std::string& user);
   absl::Status UploadImpl(const Principal& who, grpc::ServerContext* ctx,
                           grpc::ServerReader<v1::UploadChunk>* reader, v1::Dataset* out);
-  absl::Status CheckOwnerQuotas(const std::string& owner, int64_t new_bytes);
+  // Reserves `bytes` of the owner's max-dataset-bytes-per-owner for an upload
+  // in progress: the check and the reservation are one step under quota_mu_,
+  // so concurrent uploads cannot together pass the quota.
+  absl::Status ReserveQuota(const std::string& owner, int64_t bytes);
+  void ReleaseQuota(const std::string& owner, int64_t bytes);
   absl::Status Enqueue(const v1::Job& job);
 
   const ServiceOptions options_;
@@ -136,6 +140,8 @@ class CandiesService final : public v1::Candies::Service {
   std::unique_ptr<ModelBackend> model_backend_;
   std::unique_ptr<JobTracker> tracker_;
   std::unique_ptr<ResultReader> results_;
+  absl::Mutex quota_mu_;
+  std::map<std::string, int64_t> reserved_ ABSL_GUARDED_BY(quota_mu_);  // per owner
   absl::Mutex streams_mu_;
   int streams_total_ ABSL_GUARDED_BY(streams_mu_) = 0;
   std::map<std::string, int> streams_by_user_ ABSL_GUARDED_BY(streams_mu_);

@@ -100,6 +100,7 @@ absl::Status UploadAssembler::AddRows(const v1::RowBlock& rows) {
   dense_.insert(dense_.end(), v.begin(), v.end());
   rows_done_ += v.size() / n_vars_;
   wire_bytes_ += static_cast<int64_t>(v.size()) * 4;
+  ++blocks_;
   return absl::OkStatus();
 }
 
@@ -123,9 +124,37 @@ absl::Status UploadAssembler::AddCsr(const v1::CsrBlock& b) {
     return Invalid("csr.indptr", absl::StrCat("ends at ", b.indptr(rows), ", want nnz = ",
                                               b.values_size()));
   }
-  for (int32_t j : b.indices()) {
-    if (j < 0 || j >= n_vars_) {
-      return Invalid("csr.indices", absl::StrCat("column ", j, " outside [0, ", n_vars_, ")"));
+  // Real bytes, counted before the block is kept: a header may declare a small
+  // matrix and the blocks carry far more (duplicate columns made a 2 x 1
+  // upload store 64 MB).
+  const int64_t block_bytes = static_cast<int64_t>(b.values_size()) * 8 + (rows + 1) * 8;
+  if (wire_bytes_ + block_bytes > limits_.max_upload_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "csr block ", blocks_, ": ", wire_bytes_ + block_bytes,
+        " bytes received (nnz * 8 + indptr * 8) exceed max-upload-bytes = ",
+        limits_.max_upload_bytes));
+  }
+  // Columns strictly increasing within a row: in range, sorted, no duplicate.
+  for (int64_t r = 0; r < rows; ++r) {
+    const std::string where = absl::StrCat(" at csr block ", blocks_, " row ", r, " (row ",
+                                           rows_done_ + r, " of the matrix)");
+    for (int64_t k = b.indptr(r); k < b.indptr(r + 1); ++k) {
+      const int32_t j = b.indices(static_cast<int>(k));
+      if (j < 0 || j >= n_vars_) {
+        return Invalid("csr.indices",
+                       absl::StrCat("column ", j, " outside [0, ", n_vars_, ")", where));
+      }
+      if (k > b.indptr(r) && j <= b.indices(static_cast<int>(k - 1))) {
+        return Invalid("csr.indices",
+                       absl::StrCat("column ", j,
+                                    j == b.indices(static_cast<int>(k - 1))
+                                        ? " appears twice"
+                                        : " after a larger one",
+                                    where,
+                                    j == b.indices(static_cast<int>(k - 1))
+                                        ? " (duplicate entries are refused)"
+                                        : " (columns must be sorted)"));
+      }
     }
   }
   fnv_ = Fnv1a64(b.values().data(), b.values_size() * sizeof(float), fnv_);
@@ -135,7 +164,8 @@ absl::Status UploadAssembler::AddCsr(const v1::CsrBlock& b) {
   indices_.insert(indices_.end(), b.indices().begin(), b.indices().end());
   values_.insert(values_.end(), b.values().begin(), b.values().end());
   rows_done_ += rows;
-  wire_bytes_ += static_cast<int64_t>(b.values_size()) * 8 + (rows + 1) * 8;
+  wire_bytes_ += block_bytes;
+  ++blocks_;
   return absl::OkStatus();
 }
 

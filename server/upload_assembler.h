@@ -16,7 +16,9 @@
 namespace candies::server {
 
 struct UploadLimits {
-  // Largest upload: n_obs * n_vars * 4 bytes (the dense size, for both encodings).
+  // Largest upload: the declared dense size n_obs * n_vars * 4 bytes, and the
+  // real bytes received (dense: 4 per value; CSR: nnz * (4 + 4) + indptr * 8),
+  // counted as blocks arrive.
   int64_t max_upload_bytes = int64_t{4} << 30;
   int max_obs_columns = 64;  // extra obs columns of one upload
 };
@@ -39,6 +41,10 @@ class UploadAssembler {
   // checksum. Errors name the field; after an error the upload is dead.
   absl::Status Add(const v1::UploadChunk& chunk);
   bool has_header() const { return has_header_; }
+  // The dense size the header declares (n_obs * n_vars * 4); 0 before it.
+  int64_t declared_bytes() const { return n_obs_ * n_vars_ * 4; }
+  // Payload bytes received so far (what quotas reserve against).
+  int64_t wire_bytes() const { return wire_bytes_; }
   // Checks row count, checksum and values, and builds the AnnData.
   absl::StatusOr<AssembledUpload> Finish();
 
@@ -57,6 +63,7 @@ class UploadAssembler {
   std::vector<float> values_;
   int64_t rows_done_ = 0;
   int body_ = 0;  // 0 none yet, 1 dense, 2 csr
+  int64_t blocks_ = 0;  // body chunks received (named in errors)
   uint64_t fnv_ = 0;
   uint64_t checksum_ = 0;
   int64_t wire_bytes_ = 0;

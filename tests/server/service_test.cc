@@ -217,6 +217,55 @@ TEST_F(ServiceTest, RegisteringACrashingFileLeavesTheDaemonUp) {
   EXPECT_EQ(list.datasets_size(), 0);
 }
 
+// The quota was checked when the stream began (stored bytes only) and again
+// after the whole body was in memory: concurrent uploads could together pass
+// it. Now the declared size is reserved at the header, atomically.
+class QuotaTest : public ServiceTest {
+  void Configure(ServiceOptions& o) override { o.max_dataset_bytes_per_owner = 5000; }
+};
+
+v1::UploadChunk DenseHeader(int n_obs, int n_vars) {
+  v1::UploadChunk h;
+  h.mutable_header()->set_n_obs(n_obs);
+  h.mutable_header()->set_n_vars(n_vars);
+  for (int i = 0; i < 2 * n_obs; ++i) h.mutable_header()->add_spatial(0);
+  return h;
+}
+
+TEST_F(QuotaTest, ConcurrentUploadsCannotTogetherPassTheQuota) {
+  // Stream A declares 30 x 30 float32 = 3600 bytes and stays open.
+  auto actx = Ctx();
+  v1::Dataset ad;
+  auto a = stub_->UploadDataset(actx.get(), &ad);
+  ASSERT_TRUE(a->Write(DenseHeader(30, 30)));
+  // Stream B declares as much again: 7200 > 5000 while A holds its share. (B
+  // may reach the server before A's header is read; then it ends for want of
+  // rows, and it is tried again.)
+  std::string refusal;
+  for (int attempt = 0; attempt < 100 && refusal.empty(); ++attempt) {
+    auto bctx = Ctx();
+    v1::Dataset bd;
+    auto b = stub_->UploadDataset(bctx.get(), &bd);
+    b->Write(DenseHeader(30, 30));
+    b->WritesDone();
+    grpc::Status s = b->Finish();
+    if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) refusal = s.error_message();
+    else absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_NE(refusal.find("owner alice: 0 stored + 3600 reserved by uploads in progress + 3600 new"),
+            std::string::npos) << refusal;
+  // A completes within the quota; its reservation is then released.
+  v1::UploadChunk rows;
+  for (int i = 0; i < 900; ++i) rows.mutable_rows()->add_values(1.0f);
+  ASSERT_TRUE(a->Write(rows));
+  a->WritesDone();
+  grpc::Status s = a->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  // bob has his own quota.
+  v1::Dataset bobs;
+  EXPECT_TRUE(Upload(4, 2, &bobs, -1, false, "bob").ok());
+}
+
 TEST_F(ServiceTest, CsrUploadWithObsColumns) {
   // 3 x 4 CSR in two blocks: rows {0: (1, 2.5)}, {1: empty}, {2: (0, 1), (3, 4)}.
   auto ctx = Ctx();
