@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libigraph-dev libarpack2-dev libglpk-dev libgmp-dev libplfit-dev   # Leiden (igraph's CMake config needs all four)
   libnanoflann-dev                      # spatial kNN (KD-tree)
+  clang libclang-rt-14-dev              # libFuzzer targets (bench/fuzz; CI runs a smoke of each)
   libssl-dev libcpp-httplib-dev openssl # token hashes, /metrics over HTTP(S), test certificates
   # Python side: interop tests against the real anndata, reference metrics
   # (scikit-learn), and the Python client (grpcio).
