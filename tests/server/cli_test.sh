@@ -97,7 +97,10 @@ done
 # kill -9 with one job running and two queued: after the restart all three run.
 kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
-CANDIES_TEST_ROW_DELAY_MS=100 start  # 50 rows: 5 s per job
+# 50 rows at 400 ms: 20 s per job, so slow1 is still running when slow3 is
+# queued even when each CLI start-up takes seconds on a loaded machine; the
+# daemon is killed right after, so the delay costs no test time.
+CANDIES_TEST_ROW_DELAY_MS=400 start
 slow1=$(timeout 30 "$cli" submit --mod1 "$rna" --mod2 "$prot" --n-clusters 2 --server "$addr")
 for _ in $(seq 1 100); do
   timeout 30 "$cli" status "$slow1" --server "$addr" | grep -q "^state: RUNNING$" && break
