@@ -7,6 +7,7 @@
 //                  [--peers 0|1] [--pipeline 0|1] [--threads N] [--keep DIR]
 //                  [--spatial-k K] [--feature-k K] [--ensemble M] [--cluster kmeans|mclust|leiden]
 //                  [--integration-epochs E] [--gae-epochs E] [--smooth-hops H]
+//                  [--full 0|1] [--high-input features|embedding]
 //
 // Columns (ARI against the family's domains, project ARI = scikit-learn's):
 //   full      candies, fast preset, kind full (denoise + integrate)
@@ -78,7 +79,7 @@ double SmoothedAri(const torch::Tensor& adj, torch::Tensor x, int hops, const st
 
 struct Settings {
   PipelineOptions base;
-  bool peers = true, pipeline = true;
+  bool peers = true, pipeline = true, full = true;
   std::string keep_dir;  // non-empty: keep the written sections and labels
 };
 
@@ -175,15 +176,17 @@ absl::StatusOr<Cell> RunCell(const FamilySpec& f, uint64_t seed, const Settings&
     ModalityInput m1{f.mod1.kind, KindOf(f.mod1.kind), a1}, m2{f.mod2.kind, KindOf(f.mod2.kind), a2};
     o.kind = JobKind::kFull;
     t0 = Clock::now();
-    auto full = RunPipeline(m1, m2, o);
+    auto full = st.full ? RunPipeline(m1, m2, o) : absl::StatusOr<PipelineResult>(PipelineResult{});
     if (!full.ok()) return full.status();
-    c.s_full = Since(t0);
-    c.full = metrics::AdjustedRandIndex(data->domain, full->clusters);
-    c.full_s1 = SmoothedAri(ladj, full->joint, 1, data->domain, seed, k);
-    c.full_s2 = SmoothedAri(ladj, full->joint, 2, data->domain, seed, k);
-    c.low = full->low_quality;
-    if (full->denoised.defined())
-      c.denoised = ClusterAri(full->denoised, data->domain, ClusterMethod::kKmeans, seed, k);
+    if (st.full) {
+      c.s_full = Since(t0);
+      c.full = metrics::AdjustedRandIndex(data->domain, full->clusters);
+      c.full_s1 = SmoothedAri(ladj, full->joint, 1, data->domain, seed, k);
+      c.full_s2 = SmoothedAri(ladj, full->joint, 2, data->domain, seed, k);
+      c.low = full->low_quality;
+      if (full->denoised.defined())
+        c.denoised = ClusterAri(full->denoised, data->domain, ClusterMethod::kKmeans, seed, k);
+    }
     o.kind = JobKind::kIntegrate;
     t0 = Clock::now();
     auto noden = RunPipeline(m1, m2, o);
@@ -260,6 +263,8 @@ int Main(int argc, char** argv) {
     else if (a == "--ensemble") st.base.integration.ensemble = std::atoll(next().c_str());
     else if (a == "--integration-epochs") st.base.integration.epochs = std::atoll(next().c_str());
     else if (a == "--gae-epochs") st.base.gae.epochs = std::atoll(next().c_str());
+    else if (a == "--full") st.full = next() != "0";  // 0: only the --no-denoise ablation
+    else if (a == "--high-input") st.base.integrate_high_features = next() != "embedding";
     else if (a == "--smooth-hops") st.base.joint_smoothing_hops = std::atoll(next().c_str());
     else if (a == "--cluster") {
       auto m = ParseClusterMethod(next());
