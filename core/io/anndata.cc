@@ -307,8 +307,14 @@ UnsValue* UnsValue::Find(const std::string& key) {
   return nullptr;
 }
 
+UnsValue UnsValue::RecArray() {
+  UnsValue u;
+  u.kind = Kind::kRecArray;
+  return u;
+}
+
 UnsValue& UnsValue::Set(const std::string& key, UnsValue value) {
-  kind = Kind::kMap;
+  if (kind != Kind::kRecArray) kind = Kind::kMap;
   if (UnsValue* existing = Find(key)) {
     *existing = std::move(value);
     return *existing;

@@ -91,8 +91,14 @@ struct DataFrame {
 };
 
 // A value in `uns`: a nested mapping of scalars, strings and arrays.
+//
+// kRecArray is numpy's structured array (anndata's "rec-array", an HDF5
+// compound dataset): `children` are its fields in order, each a 1-D
+// kFloatArray or kStringArray of the same length (scanpy's
+// uns["rank_genes_groups"]["names"] etc.).
 struct UnsValue {
-  enum class Kind { kMap, kString, kFloat, kInt, kBool, kFloatArray, kIntArray, kStringArray };
+  enum class Kind { kMap, kString, kFloat, kInt, kBool, kFloatArray, kIntArray, kStringArray,
+                    kRecArray };
 
   Kind kind = Kind::kMap;
   std::string str;                     // kString
@@ -103,6 +109,7 @@ struct UnsValue {
   std::vector<int64_t> ints;           // kIntArray (row-major)
   std::vector<std::string> strings;    // kStringArray
   std::vector<int64_t> shape;          // arrays: the shape (1-D: {n})
+  bool single = false;                 // kFloatArray: stored as float32 (held as double)
   std::vector<std::pair<std::string, UnsValue>> children;  // kMap, in insertion order
 
   static UnsValue Map() { return UnsValue(); }
@@ -113,8 +120,9 @@ struct UnsValue {
   static UnsValue FloatArray(std::vector<double> v);
   static UnsValue IntArray(std::vector<int64_t> v);
   static UnsValue StringArray(std::vector<std::string> v);
+  static UnsValue RecArray();  // fields are added with Set
 
-  // kMap access. Find returns nullptr when absent; Set replaces or appends.
+  // kMap / kRecArray access. Find returns nullptr when absent; Set replaces or appends.
   const UnsValue* Find(const std::string& key) const;
   UnsValue* Find(const std::string& key);
   UnsValue& Set(const std::string& key, UnsValue value);

@@ -719,6 +719,68 @@ absl::StatusOr<std::vector<std::string>> MemberNames(const Ctx& ctx, hid_t g,
   return names;
 }
 
+// A 1-D compound dataset (anndata's "rec-array") as UnsValue::kRecArray: each
+// member is read alone, strings (fixed or variable length) as strings, numbers
+// as doubles (`single` remembers float32).
+absl::StatusOr<UnsValue> ReadRecArray(const Ctx& ctx, hid_t ds, const std::string& element) {
+  Handle space(H5Dget_space(ds), H5Sclose);
+  Handle type(H5Dget_type(ds), H5Tclose);
+  if (H5Sget_simple_extent_ndims(space.get()) != 1) return ctx.Error(element, "rec-array is not 1-D");
+  const hssize_t rows = H5Sget_simple_extent_npoints(space.get());
+  const int nm = H5Tget_nmembers(type.get());
+  if (rows < 0 || nm < 0) return ctx.Error(element, "cannot read rec-array shape");
+  if (rows * static_cast<int64_t>(nm) * 8 > ctx.options->max_element_bytes)
+    return ctx.Error(element, "rec-array exceeds ReadOptions::max_element_bytes");
+  UnsValue rec = UnsValue::RecArray();
+  for (int m = 0; m < nm; ++m) {
+    char* raw = H5Tget_member_name(type.get(), static_cast<unsigned>(m));
+    if (raw == nullptr) return ctx.Error(element, "unnamed rec-array member");
+    const std::string field(raw);
+    H5free_memory(raw);
+    Handle mt(H5Tget_member_type(type.get(), static_cast<unsigned>(m)), H5Tclose);
+    const H5T_class_t cls = H5Tget_class(mt.get());
+    const std::string where = element + "[" + field + "]";
+    UnsValue col;
+    if (cls == H5T_STRING) {
+      const bool vlen = H5Tis_variable_str(mt.get()) > 0;
+      const size_t width = vlen ? sizeof(char*) : H5Tget_size(mt.get());
+      Handle st(H5Tcopy(H5T_C_S1), H5Tclose);
+      H5Tset_size(st.get(), vlen ? H5T_VARIABLE : width);
+      H5Tset_cset(st.get(), H5Tget_cset(mt.get()));
+      Handle mem(H5Tcreate(H5T_COMPOUND, width), H5Tclose);
+      H5Tinsert(mem.get(), field.c_str(), 0, st.get());
+      std::vector<char> buf(static_cast<size_t>(rows) * width);
+      if (rows > 0 && H5Dread(ds, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0)
+        return ctx.Error(where, "read failed (truncated or corrupt file?)");
+      std::vector<std::string> strings(static_cast<size_t>(rows));
+      for (size_t r = 0; r < strings.size(); ++r) {
+        const char* at = buf.data() + r * width;
+        if (vlen) {
+          char* p = nullptr;
+          std::memcpy(&p, at, sizeof(p));
+          if (p != nullptr) strings[r] = p;
+          H5free_memory(p);
+        } else {
+          strings[r] = std::string(at, strnlen(at, width));
+        }
+      }
+      col = UnsValue::StringArray(std::move(strings));
+    } else if (cls == H5T_FLOAT || cls == H5T_INTEGER) {
+      Handle mem(H5Tcreate(H5T_COMPOUND, sizeof(double)), H5Tclose);
+      H5Tinsert(mem.get(), field.c_str(), 0, H5T_NATIVE_DOUBLE);
+      std::vector<double> x(static_cast<size_t>(rows));
+      if (rows > 0 && H5Dread(ds, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, x.data()) < 0)
+        return ctx.Error(where, "read failed (truncated or corrupt file?)");
+      col = UnsValue::FloatArray(std::move(x));
+      col.single = cls == H5T_FLOAT && H5Tget_size(mt.get()) == 4;
+    } else {
+      return ctx.Error(where, "unsupported rec-array member type");
+    }
+    rec.Set(field, std::move(col));
+  }
+  return rec;
+}
+
 // uns: groups become maps, 0-d datasets scalars, others arrays.
 absl::StatusOr<UnsValue> ReadUns(const Ctx& ctx, hid_t loc, const std::string& name,
                                  const std::string& element, int depth) {
@@ -743,6 +805,10 @@ absl::StatusOr<UnsValue> ReadUns(const Ctx& ctx, hid_t loc, const std::string& n
   }
   Handle ds(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);
   if (!ds.ok()) return ctx.Error(element, "cannot open dataset");
+  {
+    Handle type(H5Dget_type(ds.get()), H5Tclose);
+    if (H5Tget_class(type.get()) == H5T_COMPOUND) return ReadRecArray(ctx, ds.get(), element);
+  }
   absl::StatusOr<DatasetInfo> info = Inspect(ctx, ds.get(), element);
   if (!info.ok()) return info.status();
   UnsValue v;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -274,16 +275,58 @@ struct Writer {
       }
       case UnsValue::Kind::kFloatArray:
         if (shape.empty()) shape = {v.floats.size()};
-        return Dataset(loc, name, element, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, shape,
-                       v.floats.data());
+        return Dataset(loc, name, element, v.single ? H5T_IEEE_F32LE : H5T_IEEE_F64LE,
+                       H5T_NATIVE_DOUBLE, shape, v.floats.data());
       case UnsValue::Kind::kIntArray:
         if (shape.empty()) shape = {v.ints.size()};
         return Dataset(loc, name, element, H5T_STD_I64LE, H5T_NATIVE_INT64, shape,
                        v.ints.data());
       case UnsValue::Kind::kStringArray:
         return Strings(loc, name, element, v.strings);
+      case UnsValue::Kind::kRecArray:
+        return RecArray(loc, name, element, v);
     }
     return Fail(element, "unknown uns kind");
+  }
+
+  // A structured array as anndata (>= 0.8) writes it: one compound dataset,
+  // string fields variable-length UTF-8, numeric fields float64 (float32 when
+  // `single`). In memory each member takes 8 bytes: a char* or a double.
+  bool RecArray(hid_t loc, const std::string& name, const std::string& element,
+                const UnsValue& v) {
+    const size_t nf = v.children.size();
+    if (nf == 0) return Fail(element, "rec-array without fields");
+    const size_t rows = v.children[0].second.kind == UnsValue::Kind::kStringArray
+                            ? v.children[0].second.strings.size()
+                            : v.children[0].second.floats.size();
+    const size_t row_bytes = 8 * nf;
+    H str(VlenUtf8(), H5Tclose);
+    H mem(H5Tcreate(H5T_COMPOUND, row_bytes), H5Tclose);
+    H file(H5Tcreate(H5T_COMPOUND, row_bytes), H5Tclose);
+    std::vector<unsigned char> buf(rows * row_bytes);
+    for (size_t f = 0; f < nf; ++f) {
+      const auto& [field, col] = v.children[f];
+      const bool is_str = col.kind == UnsValue::Kind::kStringArray;
+      if (!is_str && col.kind != UnsValue::Kind::kFloatArray)
+        return Fail(element + "/" + field, "rec-array fields must be float or string arrays");
+      if ((is_str ? col.strings.size() : col.floats.size()) != rows)
+        return Fail(element + "/" + field, "rec-array fields differ in length");
+      H5Tinsert(mem.get(), field.c_str(), 8 * f, is_str ? str.get() : H5T_NATIVE_DOUBLE);
+      H5Tinsert(file.get(), field.c_str(), 8 * f,
+                is_str ? str.get() : (col.single ? H5T_IEEE_F32LE : H5T_IEEE_F64LE));
+      for (size_t r = 0; r < rows; ++r) {
+        unsigned char* at = buf.data() + r * row_bytes + 8 * f;
+        if (is_str) {
+          const char* p = col.strings[r].c_str();
+          std::memcpy(at, &p, sizeof(p));
+        } else {
+          std::memcpy(at, &col.floats[r], sizeof(double));
+        }
+      }
+    }
+    H5Tpack(file.get());
+    return Dataset(loc, name, element, file.get(), mem.get(), {rows}, buf.data(), "rec-array",
+                   "0.2.0");
   }
 
   bool WriteAnnData(hid_t root, const AnnData& a) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <unordered_map>
@@ -13,6 +14,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/analysis/domain_markers.h"
 #include "core/graph/graph.h"
 #include "core/graph/layout.h"
 #include "core/metrics/metrics.h"
@@ -188,7 +190,8 @@ AnnData ReorderRows(const AnnData& a, const std::vector<int64_t>& rows) {
 
 absl::StatusOr<std::vector<int32_t>> TruthLabels(const AnnData& a1, const AnnData* a2,
                                                  const std::vector<int64_t>& order,
-                                                 const std::string& key) {
+                                                 const std::string& key,
+                                                 std::vector<std::string>* names) {
   const Column* col = a1.obs.Find(key);
   bool from2 = false;
   if (col == nullptr && a2 != nullptr) { col = a2->obs.Find(key); from2 = true; }
@@ -198,6 +201,7 @@ absl::StatusOr<std::vector<int32_t>> TruthLabels(const AnnData& a1, const AnnDat
   std::vector<std::string> labels;
   for (int64_t i = 0; i < a1.n_obs(); ++i)
     labels.push_back(col->ValueAsString(from2 ? order[i] : i));
+  if (names != nullptr) *names = labels;
   return metrics::EncodeLabels(labels);
 }
 
@@ -276,7 +280,8 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
   CANDIES_ASSIGN_OR_RETURN(std::vector<int64_t> order, MatchSpots(a1, *mod2.adata));
   std::vector<int32_t> truth;
   if (!options.labels_key.empty()) {
-    CANDIES_ASSIGN_OR_RETURN(truth, TruthLabels(a1, mod2.adata.get(), order, options.labels_key));
+    CANDIES_ASSIGN_OR_RETURN(truth, TruthLabels(a1, mod2.adata.get(), order, options.labels_key,
+                                                   &result.truth_labels));
   }
 
   ClusterOptions copts = options.cluster;
@@ -393,6 +398,7 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
           SelectLowQuality(result.emb_mod1, result.emb_mod2, copts, options.selection_method, truth,
                            spatial_knn.neighbors, spatial_knn.k));
       low = sc.low;
+      result.modality_clusters = {std::move(sc.labels1), std::move(sc.labels2)};
       UnsValue sel = UnsValue::Map();
       sel.Set("score_mod1", UnsValue::Float(sc.score1));
       sel.Set("score_mod2", UnsValue::Float(sc.score2));
@@ -558,6 +564,22 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
   if (!truth.empty()) {
     result.metrics = metrics::SupervisedReport(truth, result.clusters);
   }
+  if (options.rank_markers && !result.clusters.empty()) {
+    // Marker features of the RNA modality (else mod1); a failure (a domain of
+    // one spot) is a warning, not a failed job.
+    auto t0 = Clock::now();
+    const bool use2 = mod1.kind != ModalityKind::kRna && mod2.kind == ModalityKind::kRna;
+    absl::StatusOr<UnsValue> markers =
+        use2 ? DomainMarkers(*mod2.adata, order, result.clusters, "mod2")
+             : DomainMarkers(a1, {}, result.clusters, "mod1");
+    if (markers.ok()) {
+      result.markers = std::move(*markers);
+    } else {
+      result.warnings.push_back(absl::StrCat("marker features: ", markers.status().message()));
+    }
+    stage_done("markers", t0);
+  }
+  if (!result.warnings.empty()) uns.Set("warnings", UnsValue::StringArray(result.warnings));
   result.stage_seconds.emplace_back("total", Since(t_all));
   uns.Set("low_quality", UnsValue::String(result.low_quality));
   UnsValue secs = UnsValue::Map();
@@ -581,7 +603,27 @@ absl::StatusOr<PipelineResult> RunPipeline(const ModalityInput& mod1, const Moda
                                            const ProgressSink& progress,
                                            const CancelToken* cancel) {
   try {
-    return RunPipelineImpl(mod1, mod2, options, progress, cancel);
+    // Records every stage's per-step loss for uns["candies"]["losses"] (the
+    // report's loss curves) and passes the event on.
+    std::mutex mu;
+    std::vector<std::pair<std::string, std::vector<double>>> losses;
+    ProgressSink recording = [&](const ProgressEvent& ev) {
+      if (ev.step > 0 && std::isfinite(ev.loss)) {
+        std::lock_guard<std::mutex> lock(mu);
+        auto it = std::find_if(losses.begin(), losses.end(),
+                               [&](const auto& l) { return l.first == ev.stage; });
+        if (it == losses.end()) it = losses.emplace(losses.end(), ev.stage, std::vector<double>{});
+        it->second.push_back(ev.loss);
+      }
+      if (progress) progress(ev);
+    };
+    absl::StatusOr<PipelineResult> r = RunPipelineImpl(mod1, mod2, options, recording, cancel);
+    if (r.ok() && !losses.empty()) {
+      UnsValue l = UnsValue::Map();
+      for (auto& [stage, v] : losses) l.Set(stage, UnsValue::FloatArray(std::move(v)));
+      r->uns.Set("losses", std::move(l));
+    }
+    return r;
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("LibTorch error: ", e.what_without_backtrace()));
   } catch (const std::exception& e) {
@@ -606,6 +648,16 @@ AnnData ResultToAnnData(const PipelineResult& result) {
     a.obsm["spatial"] = Matrix::Dense(n, 2, result.spatial);
   a.uns = UnsValue::Map();
   a.uns.Set("candies", result.uns);
+  if (result.modality_clusters.size() == 2 && result.modality_clusters[0].size() == labels.size()) {
+    for (int m = 0; m < 2; ++m) {
+      std::vector<std::string> l;
+      for (int32_t c : result.modality_clusters[m]) l.push_back(std::to_string(c));
+      a.obs.Set(Column::Categorical(m == 0 ? "candies_cluster_mod1" : "candies_cluster_mod2", l));
+    }
+  }
+  if (result.truth_labels.size() == labels.size())
+    a.obs.Set(Column::Categorical("candies_truth", result.truth_labels));
+  if (!result.markers.children.empty()) a.uns.Set("rank_genes_groups", result.markers);
   return a;
 }
 

@@ -91,6 +91,9 @@ struct PipelineOptions {
   // 4 on a square grid, 6 on a hexagonal lattice, 6 nearest on irregular
   // positions). 0: off. Why: docs/SCIENCE.md, "Tissue families".
   int64_t joint_smoothing_hops = 0;
+  // Marker features per domain (Wilcoxon rank-sum, scanpy's rank_genes_groups)
+  // of the RNA modality (else mod1), in uns["rank_genes_groups"].
+  bool rank_markers = true;
 
   // The preset's defaults (every field above), for `n_clusters` domains.
   static PipelineOptions FromPreset(Preset preset);
@@ -115,6 +118,12 @@ struct PipelineResult {
   std::vector<std::pair<std::string, double>> metrics;  // when labels_key was given
   UnsValue uns;  // uns["candies"]: parameters, seed, version, device, stages, metrics
   std::shared_ptr<const TrainedModel> trained_model;  // when keep_trained_model and trained
+  UnsValue markers;  // uns["rank_genes_groups"] (empty map when not computed)
+  std::vector<std::string> warnings;  // also in uns["candies"]["warnings"]
+  // The selection's clusters of each modality's embedding (when it ran):
+  // obs["candies_cluster_mod1"], ["candies_cluster_mod2"].
+  std::vector<std::vector<int32_t>> modality_clusters;
+  std::vector<std::string> truth_labels;  // labels_key's values: obs["candies_truth"]
 };
 
 // Runs `options.kind` on two modalities measured on the same spots. Spots are
@@ -127,8 +136,10 @@ absl::StatusOr<PipelineResult> RunPipeline(const ModalityInput& mod1, const Moda
                                            const CancelToken* cancel = nullptr);
 
 // The OUT.h5ad of `candies run`: obs index = spot names, obs["candies_cluster"]
-// (categorical), obsm["X_candies"], ["X_candies_mod1"], ["X_candies_mod2"],
-// ["X_candies_denoised"], ["spatial"], uns["candies"].
+// (categorical; with the selection's per-modality clusters also
+// ["candies_cluster_mod1"], ["candies_cluster_mod2"]; with labels_key
+// ["candies_truth"]), obsm["X_candies"], ["X_candies_mod1"], ["X_candies_mod2"],
+// ["X_candies_denoised"], ["spatial"], uns["candies"], uns["rank_genes_groups"].
 AnnData ResultToAnnData(const PipelineResult& result);
 
 }  // namespace candies
