@@ -13,6 +13,9 @@ PACKAGES=(
   libnanoflann-dev                      # spatial kNN (KD-tree)
   clang libclang-rt-14-dev              # libFuzzer targets (bench/fuzz; CI runs a smoke of each)
   libssl-dev libcpp-httplib-dev openssl # token hashes, /metrics over HTTP(S), test certificates
+  libcairo2-dev                         # the job's pictures (core/plot)
+  chromium                              # renders the job report headless in tests/report
+  prometheus                            # promtool checks deploy/prometheus/alerts.yml (~96 MB installed)
   # Python side: interop tests against the real anndata, reference metrics
   # (scikit-learn), and the Python client (grpcio).
   python3 python3-anndata python3-h5py python3-numpy python3-scipy python3-pandas

@@ -46,6 +46,8 @@ struct JobSpec {
   // Where the backend writes the denoised low-quality modality (.h5ad), when
   // the job makes one.
   std::string denoised_path;
+  // The job report (HTML, pictures inline) and its PNG pictures; empty: none.
+  std::string report_path, pictures_dir;
   std::string model_id;  // a registry model to apply; the service resolves it into `model`
   std::shared_ptr<const ResidentModel> model;  // apply instead of training
   std::string save_model_dir;  // non-empty: save the trained model here

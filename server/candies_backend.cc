@@ -8,7 +8,9 @@
 #include "core/io/h5ad.h"
 #include "core/pipeline/pipeline.h"
 #include "core/pipeline/trained_model.h"
+#include "core/report/report.h"
 #include "core/util/status_macros.h"
+#include "server/log.h"
 #include "server/store.h"
 
 namespace candies::server {
@@ -88,7 +90,15 @@ absl::StatusOr<std::string> RunImpl(const JobSpec& spec, const ProgressSink& pro
   if (result.denoised_expression != nullptr && !spec.denoised_path.empty()) {
     CANDIES_RETURN_IF_ERROR(WriteAtomically(*result.denoised_expression, spec.denoised_path));
   }
-  CANDIES_RETURN_IF_ERROR(WriteAtomically(ResultToAnnData(result), spec.result_path));
+  const AnnData out = ResultToAnnData(result);
+  if (!spec.report_path.empty()) {
+    // Pictures and report are for people: a drawing failure is logged, the
+    // job's science still succeeds (FetchResult "report" is then NOT_FOUND).
+    absl::Status st = WriteJobReport(out, result.denoised_expression.get(), spec.pictures_dir,
+                                     spec.report_path, absl::StrCat("candies job ", spec.id));
+    if (!st.ok()) LogLine("warn", "job report not written", absl::StrCat("job=", spec.id, " error=\"", st.message(), "\""));
+  }
+  CANDIES_RETURN_IF_ERROR(WriteAtomically(out, spec.result_path));
   return spec.result_path;
 }
 

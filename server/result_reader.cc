@@ -21,14 +21,19 @@ absl::Status ResultReader::Fetch(const v1::Job& job, const std::string& part_in,
         "id: job ", job.id(), " has no result (state ", v1::JobState_Name(job.state()), ")"));
   }
   const std::string part = part_in.empty() ? "h5ad" : part_in;
-  if (part != "h5ad" && part != "denoised_h5ad") return FetchArray(job, part, write);
+  if (part != "h5ad" && part != "denoised_h5ad" && part != "report") return FetchArray(job, part, write);
   return FetchFile(job, part, write);
 }
 
 absl::Status ResultReader::FetchFile(const v1::Job& job, const std::string& part,
                                      const ChunkSink& write) {
-  const std::string path =
-      part == "h5ad" ? store_->ResultPath(job.id()) : store_->DenoisedPath(job.id());
+  const std::string path = part == "h5ad"     ? store_->ResultPath(job.id())
+                           : part == "report" ? store_->ReportPath(job.id())
+                                              : store_->DenoisedPath(job.id());
+  if (part == "report" && !fs::exists(path)) {
+    return absl::NotFoundError(absl::StrCat("part: job ", job.id(), " has no report (the daemon "
+                                            "logged why it could not draw it)"));
+  }
   if (part == "denoised_h5ad" && !fs::exists(path)) {
     return absl::NotFoundError(absl::StrCat("part: job ", job.id(), " made no denoised matrix (kind ",
                                             job.spec().kind(), ")"));
@@ -58,7 +63,7 @@ absl::Status ResultReader::FetchArray(const v1::Job& job, const std::string& par
   static const std::set<std::string> kObsm = {"X_candies", "X_candies_mod1", "X_candies_mod2",
                                               "X_candies_denoised", "spatial"};
   if (kObsm.count(part) == 0 && part != "candies_cluster" && part != "denoised_matrix") {
-    return Invalid("part", absl::StrCat("'", part, "' is not h5ad, denoised_h5ad, X_candies, "
+    return Invalid("part", absl::StrCat("'", part, "' is not h5ad, denoised_h5ad, report, X_candies, "
                                         "X_candies_mod1, X_candies_mod2, X_candies_denoised, "
                                         "spatial, candies_cluster or denoised_matrix"));
   }

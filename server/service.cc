@@ -151,6 +151,8 @@ absl::Status CandiesService::Enqueue(const v1::Job& job) {
   if (!job.model_id().empty()) spec.save_model_dir = store_->ModelDir(job.model_id());
   spec.result_path = store_->ResultPath(job.id());
   spec.denoised_path = store_->DenoisedPath(job.id());
+  spec.report_path = store_->ReportPath(job.id());
+  spec.pictures_dir = store_->PicturesDir(job.id());
   // Duration arithmetic saturates: no overflow even for a row from before
   // max-deadline-seconds existed.
   const absl::Time deadline =

@@ -275,6 +275,12 @@ std::string Store::ResultPath(const std::string& job_id) const {
 std::string Store::DenoisedPath(const std::string& job_id) const {
   return (fs::path(data_dir_) / "results" / (job_id + ".denoised.h5ad")).string();
 }
+std::string Store::ReportPath(const std::string& job_id) const {
+  return (fs::path(data_dir_) / "results" / (job_id + ".report.html")).string();
+}
+std::string Store::PicturesDir(const std::string& job_id) const {
+  return (fs::path(data_dir_) / "results" / (job_id + ".pictures")).string();
+}
 std::string Store::ModelDir(const std::string& model_id) const {
   return (fs::path(data_dir_) / "models" / model_id).string();
 }

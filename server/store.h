@@ -40,6 +40,9 @@ class Store {
   std::string ResultPath(const std::string& job_id) const;  // data_dir/results/<id>.h5ad
   // data_dir/results/<id>.denoised.h5ad: the denoised low-quality modality.
   std::string DenoisedPath(const std::string& job_id) const;
+  // data_dir/results/<id>.report.html and <id>.pictures/: the job report and its PNGs.
+  std::string ReportPath(const std::string& job_id) const;
+  std::string PicturesDir(const std::string& job_id) const;
   std::string ModelDir(const std::string& model_id) const;  // data_dir/models/<id>/
 
   // Writes `adata` to DatasetPath(dataset.id()) atomically, then the row.

@@ -15,6 +15,7 @@
 #include "core/cluster/cluster.h"
 #include "core/io/h5ad.h"
 #include "core/pipeline/pipeline.h"
+#include "core/report/report.h"
 
 namespace candies::cli {
 namespace {
@@ -39,6 +40,7 @@ std::vector<FlagSpec> Specs() {
       {"out-denoised", true, "also write the denoised low-quality modality (.h5ad; input values in layers[\"raw\"])", ""},
       {"save-model", true, "save the trained model (encoders, denoiser, decoder) to this folder (with --server: any value keeps it on the server)", ""},
       {"load-model", true, "apply a saved model to this section instead of training the denoiser (with --server: a model id)", ""},
+      {"report", true, "also write the job's HTML report (pictures inline) to this file", ""},
       {"server", true, "run on candiesd at this address instead of here (same output)", ""},
       {"owner", true, "with --server: owner name (only a daemon in insecure-dev-mode honours it)", ""},
       {"token", true, "with --server: bearer token (default: $CANDIES_TOKEN)", ""},
@@ -90,6 +92,27 @@ class ProgressPrinter {
   bool tty_;
   std::string last_stage_;
 };
+
+// --report: the page is made from the written result (and denoised matrix), so
+// a local and a --server run give the same report.
+int WriteReportIfAsked(const Args& args) {
+  const std::string report = args.Get("report");
+  if (report.empty()) return 0;
+  auto result = ReadH5ad(args.Get("out"));
+  if (!result.ok()) return Fail(result.status());
+  absl::StatusOr<AnnData> denoised = absl::NotFoundError("");
+  if (!args.Get("out-denoised").empty()) {
+    denoised = ReadH5ad(args.Get("out-denoised"));
+    if (!denoised.ok()) return Fail(denoised.status());
+  }
+  const std::string pictures = report + ".pictures";
+  if (auto s = WriteJobReport(*result, denoised.ok() ? &*denoised : nullptr, pictures, report,
+                              args.Get("out"));
+      !s.ok())
+    return Fail(s);
+  std::printf("wrote %s (pictures in %s)\n", report.c_str(), pictures.c_str());
+  return 0;
+}
 
 int RunRun(const std::vector<std::string>& argv) {
   const auto specs = Specs();
@@ -193,7 +216,8 @@ int RunRun(const std::vector<std::string>& argv) {
     rr.save_model = !o.save_model_dir.empty();
     rr.out = args->Get("out");
     rr.out_denoised = args->Get("out-denoised");
-    return RunOnServer(rr);
+    if (int rc = RunOnServer(rr); rc != 0) return rc;
+    return WriteReportIfAsked(*args);
   }
 
   ProgressPrinter printer;
@@ -211,7 +235,7 @@ int RunRun(const std::vector<std::string>& argv) {
   for (const auto& [name, v] : result->stage_seconds)
     std::fprintf(stderr, "seconds %-12s %.2f\n", name.c_str(), v);
   std::printf("wrote %s\n", args->Get("out").c_str());
-  return 0;
+  return WriteReportIfAsked(*args);
 }
 
 }  // namespace

@@ -22,7 +22,7 @@ grep -q "grid_shapes" "$dir/err"
 "$bin" run --mod1 "$dir/sim/rna.h5ad" --mod1-kind rna --mod2 "$dir/sim/protein.h5ad" \
   --mod2-kind protein --n-clusters 5 --labels-key domain --device cpu --seed 1 \
   --out "$dir/out.h5ad" --out-denoised "$dir/denoised.h5ad" --save-model "$dir/model" \
-  >"$dir/stdout" 2>"$dir/stderr"
+  --report "$dir/report.html" >"$dir/stdout" 2>"$dir/stderr"
 grep -q '^ARI' "$dir/stdout"
 test -f "$dir/model/model.txt"
 # The saved model applied to another section of the same panel: no training.
@@ -41,6 +41,34 @@ assert out.obs["candies_cluster"].dtype.name == "category"
 assert out.obsm["X_candies"].shape == (400, 64) and out.obsm["X_candies"].dtype == "float32"
 assert "spatial" in out.obsm and "X_candies_mod1" in out.obsm
 assert out.uns["candies"]["low_quality"] in ("mod1", "mod2")
+rgg = out.uns["rank_genes_groups"]
+assert rgg["params"]["groupby"] == "candies_cluster" and rgg["params"]["method"] == "wilcoxon"
+assert set(rgg["names"].dtype.names) == set(out.obs["candies_cluster"].cat.categories)
+PY
+# The report (pictures inline) and `candies plot` from the written files.
+for id in domains modalities denoising losses confusion low-quality parameters seconds metrics warnings markers; do
+  grep -q "<h2 id=\"$id\">" "$dir/report.html" || { echo "report: no section $id"; exit 1; }
+done
+grep -q 'src="data:image/png;base64,' "$dir/report.html"
+"$bin" plot "$dir/out.h5ad" --denoised "$dir/denoised.h5ad" --out "$dir/pictures" >"$dir/plot.out"
+for f in domains domains_by_modality denoising losses confusion; do
+  test -s "$dir/pictures/$f.png" || { echo "candies plot: no $f.png"; cat "$dir/plot.out"; exit 1; }
+done
+# Exports for downstream tools, read back with anndata / pandas.
+"$bin" export "$dir/out.h5ad" --denoised "$dir/denoised.h5ad" --out "$dir/export" >/dev/null
+"$py" - "$dir" <<'PY'
+import sys, anndata, pandas as pd
+d = sys.argv[1]
+out = anndata.read_h5ad(f"{d}/out.h5ad")
+dom = pd.read_csv(f"{d}/export/domains.csv", dtype={"domain": str})
+assert list(dom["spot"]) == list(out.obs_names)
+assert list(dom["domain"]) == list(out.obs["candies_cluster"].astype(str))
+mk = pd.read_csv(f"{d}/export/markers.csv", dtype={"group": str})
+assert set(mk["group"]) == set(out.obs["candies_cluster"].cat.categories)
+den = anndata.read_h5ad(f"{d}/export/denoised_domains.h5ad")
+assert "spatial" in den.obsm and "raw" in den.layers
+assert (den.obs["candies_cluster"].astype(str).values ==
+        out.obs["candies_cluster"].loc[den.obs_names].astype(str).values).all()
 PY
 "$py" - "$dir" <<'PY'
 import sys, anndata, numpy as np

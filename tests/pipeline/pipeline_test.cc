@@ -91,6 +91,29 @@ TEST(PipelineTest, EndToEndSmallGridIsAccurateAndDeterministic) {
   EXPECT_EQ(u->Find("low_quality")->str, "mod1");
   EXPECT_NE(u->Find("seconds"), nullptr);
   EXPECT_NE(u->Find("version"), nullptr);
+  // Loss curves of the trained stages, for the report.
+  const UnsValue* losses = u->Find("losses");
+  ASSERT_NE(losses, nullptr);
+  ASSERT_NE(losses->Find("integrate"), nullptr);
+  EXPECT_EQ(static_cast<int64_t>(losses->Find("integrate")->floats.size()), o.integration.epochs);
+  // Per-modality clusters, the labels, and marker features of the RNA modality
+  // in scanpy's layout (one rec-array field per domain, best first).
+  EXPECT_NE(out.obs.Find("candies_cluster_mod1"), nullptr);
+  EXPECT_NE(out.obs.Find("candies_cluster_mod2"), nullptr);
+  ASSERT_NE(out.obs.Find("candies_truth"), nullptr);
+  EXPECT_EQ(out.obs.Find("candies_truth")->categories.size(), 5u);
+  const UnsValue* rgg = out.uns.Find("rank_genes_groups");
+  ASSERT_NE(rgg, nullptr);
+  const UnsValue* names = rgg->Find("names");
+  ASSERT_NE(names, nullptr);
+  EXPECT_EQ(names->kind, UnsValue::Kind::kRecArray);
+  EXPECT_EQ(names->children.size(), c->categories.size());
+  EXPECT_EQ(names->children[0].first, c->categories[0]);
+  EXPECT_EQ(static_cast<int64_t>(names->children[0].second.strings.size()),
+            in.rna.adata->n_vars());
+  EXPECT_EQ(rgg->Find("params")->Find("modality")->str, "mod1");
+  EXPECT_LT(rgg->Find("pvals_adj")->children[0].second.floats[0], 1e-3)
+      << "the best marker of a simulated domain is significant";
 }
 
 // What the integration consumes: the low-quality modality's embedding and the
