@@ -95,7 +95,9 @@ TEST(PipelineTest, EndToEndSmallGridIsAccurateAndDeterministic) {
   const UnsValue* losses = u->Find("losses");
   ASSERT_NE(losses, nullptr);
   ASSERT_NE(losses->Find("integrate"), nullptr);
-  EXPECT_EQ(static_cast<int64_t>(losses->Find("integrate")->floats.size()), o.integration.epochs);
+  // One loss per epoch of each of the ensemble's networks, trained in turn.
+  EXPECT_EQ(static_cast<int64_t>(losses->Find("integrate")->floats.size()),
+            o.integration.epochs * std::max<int64_t>(1, o.integration.ensemble));
   // Per-modality clusters, the labels, and marker features of the RNA modality
   // in scanpy's layout (one rec-array field per domain, best first).
   EXPECT_NE(out.obs.Find("candies_cluster_mod1"), nullptr);
