@@ -96,7 +96,10 @@ absl::StatusOr<std::string> RunImpl(const JobSpec& spec, const ProgressSink& pro
     // job's science still succeeds (FetchResult "report" is then NOT_FOUND).
     absl::Status st = WriteJobReport(out, result.denoised_expression.get(), spec.pictures_dir,
                                      spec.report_path, absl::StrCat("candies job ", spec.id));
-    if (!st.ok()) LogLine("warn", "job report not written", absl::StrCat("job=", spec.id, " error=\"", st.message(), "\""));
+    if (!st.ok()) {
+      const std::string error(st.message());
+      LogLine("warn", "job report not written", {{"job", spec.id}, {"error", error}});
+    }
   }
   CANDIES_RETURN_IF_ERROR(WriteAtomically(out, spec.result_path));
   return spec.result_path;

@@ -729,8 +729,12 @@ absl::StatusOr<UnsValue> ReadRecArray(const Ctx& ctx, hid_t ds, const std::strin
   const hssize_t rows = H5Sget_simple_extent_npoints(space.get());
   const int nm = H5Tget_nmembers(type.get());
   if (rows < 0 || nm < 0) return ctx.Error(element, "cannot read rec-array shape");
-  if (rows * static_cast<int64_t>(nm) * 8 > ctx.options->max_element_bytes)
-    return ctx.Error(element, "rec-array exceeds ReadOptions::max_element_bytes");
+  if (rows > ctx.limits().max_elements)
+    return ctx.Error(element, "rec-array has more rows than ReadLimits::max_elements");
+  if (nm > ctx.limits().max_group_members)
+    return ctx.Error(element, "rec-array has more fields than ReadLimits::max_group_members");
+  if (rows * static_cast<int64_t>(nm) * 8 > ctx.limits().max_element_bytes)
+    return ctx.Error(element, "rec-array exceeds ReadLimits::max_element_bytes");
   UnsValue rec = UnsValue::RecArray();
   for (int m = 0; m < nm; ++m) {
     char* raw = H5Tget_member_name(type.get(), static_cast<unsigned>(m));
@@ -744,6 +748,10 @@ absl::StatusOr<UnsValue> ReadRecArray(const Ctx& ctx, hid_t ds, const std::strin
     if (cls == H5T_STRING) {
       const bool vlen = H5Tis_variable_str(mt.get()) > 0;
       const size_t width = vlen ? sizeof(char*) : H5Tget_size(mt.get());
+      if (static_cast<int64_t>(width) > ctx.limits().max_string_bytes)
+        return ctx.Error(where, "string wider than ReadLimits::max_string_bytes");
+      absl::Status charged = ctx.Charge(where, rows * static_cast<int64_t>(width + sizeof(std::string)));
+      if (!charged.ok()) return charged;
       Handle st(H5Tcopy(H5T_C_S1), H5Tclose);
       H5Tset_size(st.get(), vlen ? H5T_VARIABLE : width);
       H5Tset_cset(st.get(), H5Tget_cset(mt.get()));
@@ -758,7 +766,18 @@ absl::StatusOr<UnsValue> ReadRecArray(const Ctx& ctx, hid_t ds, const std::strin
         if (vlen) {
           char* p = nullptr;
           std::memcpy(&p, at, sizeof(p));
-          if (p != nullptr) strings[r] = p;
+          if (p != nullptr) {
+            const size_t len = strnlen(p, static_cast<size_t>(ctx.limits().max_string_bytes) + 1);
+            if (static_cast<int64_t>(len) > ctx.limits().max_string_bytes) {
+              for (size_t q = r; q < strings.size(); ++q) {  // free the rest before failing
+                char* rest = nullptr;
+                std::memcpy(&rest, buf.data() + q * width, sizeof(rest));
+                H5free_memory(rest);
+              }
+              return ctx.Error(where, "string longer than ReadLimits::max_string_bytes");
+            }
+            strings[r].assign(p, len);
+          }
           H5free_memory(p);
         } else {
           strings[r] = std::string(at, strnlen(at, width));
@@ -766,6 +785,8 @@ absl::StatusOr<UnsValue> ReadRecArray(const Ctx& ctx, hid_t ds, const std::strin
       }
       col = UnsValue::StringArray(std::move(strings));
     } else if (cls == H5T_FLOAT || cls == H5T_INTEGER) {
+      absl::Status charged = ctx.Charge(where, rows * static_cast<int64_t>(sizeof(double)));
+      if (!charged.ok()) return charged;
       Handle mem(H5Tcreate(H5T_COMPOUND, sizeof(double)), H5Tclose);
       H5Tinsert(mem.get(), field.c_str(), 0, H5T_NATIVE_DOUBLE);
       std::vector<double> x(static_cast<size_t>(rows));
