@@ -8,6 +8,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread     # LibTorch; OpenBLAS avoids the ~13x slower reference BLAS
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libhdf5-dev prometheus-cpp-dev libsqlite3-dev
+  zlib1g-dev                            # CRC-32 of uploads (server, CLI)
   libgtest-dev libgmock-dev
   libigraph-dev libarpack2-dev libglpk-dev libgmp-dev libplfit-dev   # Leiden (igraph's CMake config needs all four)
   libnanoflann-dev                      # spatial kNN (KD-tree)
@@ -20,6 +21,7 @@ PACKAGES=(
   # (scikit-learn), and the Python client (grpcio).
   python3 python3-anndata python3-h5py python3-numpy python3-scipy python3-pandas
   python3-sklearn python3-grpcio python3-protobuf
+  python3-venv python3-pip python3-setuptools python3-tqdm   # pip install ./client/python in a venv (tests)
   curl
 )
 

@@ -1,5 +1,8 @@
 #include "server/upload_assembler.h"
 
+#include <zlib.h>
+
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -16,9 +19,13 @@ absl::Status UploadAssembler::Add(const v1::UploadChunk& chunk) {
   }
   if (chunk.has_header()) return Invalid("header", "sent twice");
   if (chunk.checksum_fnv1a64() != 0) checksum_ = chunk.checksum_fnv1a64();
+  if (chunk.has_checksum_crc32()) {
+    crc_sent_ = true;
+    crc_sent_value_ = chunk.checksum_crc32();
+  }
   if (chunk.has_rows()) return AddRows(chunk.rows());
   if (chunk.has_csr()) return AddCsr(chunk.csr());
-  if (chunk.checksum_fnv1a64() == 0) {
+  if (chunk.checksum_fnv1a64() == 0 && !chunk.has_checksum_crc32()) {
     return Invalid("payload", "a chunk after the header must carry rows or csr");
   }
   return absl::OkStatus();
@@ -80,8 +87,26 @@ absl::Status UploadAssembler::AddHeader(const v1::DatasetHeader& h) {
   n_obs_ = h.n_obs();
   n_vars_ = h.n_vars();
   fnv_ = kFnv1a64Offset;
+  crc_ = h.checksum() == v1::CHECKSUM_KIND_CRC32;
+  crc32_ = static_cast<uint32_t>(crc32(0L, Z_NULL, 0));
   has_header_ = true;
   return absl::OkStatus();
+}
+
+// Only the checksum the header declared is computed.
+void UploadAssembler::Hash(const void* data, size_t n) {
+  if (!crc_) {
+    fnv_ = Fnv1a64(data, n, fnv_);
+    return;
+  }
+  // zlib's crc32 takes uInt lengths: feed large blocks in pieces.
+  const auto* p = static_cast<const Bytef*>(data);
+  while (n > 0) {
+    const uInt step = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
+    crc32_ = static_cast<uint32_t>(crc32(crc32_, p, step));
+    p += step;
+    n -= step;
+  }
 }
 
 absl::Status UploadAssembler::AddRows(const v1::RowBlock& rows) {
@@ -96,7 +121,7 @@ absl::Status UploadAssembler::AddRows(const v1::RowBlock& rows) {
     return Invalid("rows.values", absl::StrCat("more than n_obs = ", n_obs_, " rows"));
   }
   if (dense_.empty()) dense_.reserve(static_cast<size_t>(n_obs_ * n_vars_));
-  fnv_ = Fnv1a64(v.data(), v.size() * sizeof(float), fnv_);
+  Hash(v.data(), v.size() * sizeof(float));
   dense_.insert(dense_.end(), v.begin(), v.end());
   rows_done_ += v.size() / n_vars_;
   wire_bytes_ += static_cast<int64_t>(v.size()) * 4;
@@ -157,8 +182,8 @@ absl::Status UploadAssembler::AddCsr(const v1::CsrBlock& b) {
       }
     }
   }
-  fnv_ = Fnv1a64(b.values().data(), b.values_size() * sizeof(float), fnv_);
-  fnv_ = Fnv1a64(b.indices().data(), b.indices_size() * sizeof(int32_t), fnv_);
+  Hash(b.values().data(), b.values_size() * sizeof(float));
+  Hash(b.indices().data(), b.indices_size() * sizeof(int32_t));
   const int64_t base = indptr_.back();
   for (int64_t r = 1; r <= rows; ++r) indptr_.push_back(base + b.indptr(r));
   indices_.insert(indices_.end(), b.indices().begin(), b.indices().end());
@@ -175,7 +200,14 @@ absl::StatusOr<AssembledUpload> UploadAssembler::Finish() {
     return Invalid(body_ == 2 ? "csr" : "rows",
                    absl::StrCat("got ", rows_done_, " rows, want n_obs = ", n_obs_));
   }
-  if (checksum_ != 0 && checksum_ != fnv_) {
+  if (crc_ && !crc_sent_) {
+    return Invalid("checksum_crc32", "missing on the last chunk (header.checksum = CHECKSUM_KIND_CRC32)");
+  }
+  if (crc_ && crc_sent_value_ != crc32_) {
+    return absl::DataLossError(absl::StrCat("checksum_crc32: client sent ", crc_sent_value_,
+                                            ", server computed ", crc32_));
+  }
+  if (!crc_ && checksum_ != 0 && checksum_ != fnv_) {
     return absl::DataLossError(absl::StrCat("checksum_fnv1a64: client sent ", checksum_,
                                             ", server computed ", fnv_));
   }

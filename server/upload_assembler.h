@@ -52,6 +52,7 @@ class UploadAssembler {
   absl::Status AddHeader(const v1::DatasetHeader& h);
   absl::Status AddRows(const v1::RowBlock& rows);
   absl::Status AddCsr(const v1::CsrBlock& b);
+  void Hash(const void* data, size_t n);
 
   const UploadLimits limits_;
   bool has_header_ = false;
@@ -64,7 +65,11 @@ class UploadAssembler {
   int64_t rows_done_ = 0;
   int body_ = 0;  // 0 none yet, 1 dense, 2 csr
   int64_t blocks_ = 0;  // body chunks received (named in errors)
-  uint64_t fnv_ = 0;
+  bool crc_ = false;         // header.checksum = CHECKSUM_KIND_CRC32
+  uint32_t crc32_ = 0;       // running CRC-32 (crc_)
+  bool crc_sent_ = false;
+  uint32_t crc_sent_value_ = 0;
+  uint64_t fnv_ = 0;         // running FNV-1a 64 (legacy clients)
   uint64_t checksum_ = 0;
   int64_t wire_bytes_ = 0;
 };

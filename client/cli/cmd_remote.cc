@@ -7,6 +7,7 @@
 // so that scripts can capture them; everything else goes to stderr.
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <chrono>
 #include <cstdio>
@@ -24,7 +25,6 @@
 #include "client/cli/command.h"
 #include "client/cli/remote.h"
 #include "core/io/h5ad.h"
-#include "core/util/fnv1a.h"
 
 namespace candies::cli {
 namespace {
@@ -216,6 +216,7 @@ absl::StatusOr<v1::Dataset> UploadAnnData(const Remote& r, const AnnData& a, con
   const Matrix spatial = ToDense(sp->second);
   v1::UploadChunk head;
   v1::DatasetHeader* h = head.mutable_header();
+  h->set_checksum(v1::CHECKSUM_KIND_CRC32);
   h->set_name(name);
   h->set_kind(kind);
   h->set_n_obs(a.X.n_rows);
@@ -237,7 +238,10 @@ absl::StatusOr<v1::Dataset> UploadAnnData(const Remote& r, const AnnData& a, con
   auto ctx = r.Ctx(/*bounded=*/false);
   auto w = r.stub->UploadDataset(ctx.get(), &out);
   bool ok = w->Write(head);
-  uint64_t fnv = kFnv1a64Offset;
+  uint32_t crc = 0;
+  auto hash = [&crc](const void* data, size_t n) {
+    crc = static_cast<uint32_t>(crc32(crc, static_cast<const Bytef*>(data), static_cast<uInt>(n)));
+  };
   const bool sparse = a.X.format != Matrix::Format::kDense;
   if (sparse) {
     const Matrix x = ToCsr(a.X);
@@ -253,9 +257,9 @@ absl::StatusOr<v1::Dataset> UploadAnnData(const Remote& r, const AnnData& a, con
       for (int64_t k = i; k <= end; ++k) b->add_indptr(x.indptr[k] - base);
       b->mutable_indices()->Add(x.indices.begin() + base, x.indices.begin() + x.indptr[end]);
       b->mutable_values()->Add(x.values.begin() + base, x.values.begin() + x.indptr[end]);
-      fnv = Fnv1a64(b->values().data(), b->values_size() * sizeof(float), fnv);
-      fnv = Fnv1a64(b->indices().data(), b->indices_size() * sizeof(int32_t), fnv);
-      if (end == n_rows) c.set_checksum_fnv1a64(fnv);
+      hash(b->values().data(), b->values_size() * sizeof(float));
+      hash(b->indices().data(), b->indices_size() * sizeof(int32_t));
+      if (end == n_rows) c.set_checksum_crc32(crc);
       ok = w->Write(c);
       i = end;
     }
@@ -268,8 +272,8 @@ absl::StatusOr<v1::Dataset> UploadAnnData(const Remote& r, const AnnData& a, con
       v1::UploadChunk c;
       c.mutable_rows()->mutable_values()->Add(x.values.begin() + i * x.n_cols,
                                               x.values.begin() + end * x.n_cols);
-      fnv = Fnv1a64(c.rows().values().data(), c.rows().values_size() * sizeof(float), fnv);
-      if (end == x.n_rows) c.set_checksum_fnv1a64(fnv);
+      hash(c.rows().values().data(), c.rows().values_size() * sizeof(float));
+      if (end == x.n_rows) c.set_checksum_crc32(crc);
       ok = w->Write(c);
     }
   }
@@ -495,7 +499,7 @@ absl::StatusOr<int64_t> FetchToFile(const Remote& r, const std::string& id, cons
 
 int RunFetch(const std::vector<std::string>& argv) {
   const auto specs = WithCommon({{"out", true, "output file (required)", ""},
-                                 {"part", true, "h5ad | denoised_h5ad (the denoised matrix as .h5ad)", "h5ad"}});
+                                 {"part", true, "h5ad | denoised_h5ad (the denoised matrix as .h5ad) | report (the job's HTML report)", "h5ad"}});
   Args args;
   Remote r;
   int rc = 0;

@@ -3,6 +3,7 @@
 #include "service_fixture.h"
 
 #include <cstdlib>
+#include <zlib.h>
 
 namespace candies::server::service_testing {
 namespace {
@@ -264,6 +265,43 @@ TEST_F(QuotaTest, ConcurrentUploadsCannotTogetherPassTheQuota) {
   // bob has his own quota.
   v1::Dataset bobs;
   EXPECT_TRUE(Upload(4, 2, &bobs, -1, false, "bob").ok());
+}
+
+// Clients since 0.2 declare CHECKSUM_KIND_CRC32 and send zlib's CRC-32 of the
+// values; the server checks it (required), and still takes the legacy FNV-1a
+// (UploadSubmitWatchFetch) from older clients.
+TEST_F(ServiceTest, Crc32ChecksumIsRequiredAndChecked) {
+  auto upload = [&](int mode, v1::Dataset* out) {  // 0 right, 1 wrong, 2 missing
+    auto ctx = Ctx();
+    auto w = stub_->UploadDataset(ctx.get(), out);
+    v1::UploadChunk h;
+    h.mutable_header()->set_n_obs(3);
+    h.mutable_header()->set_n_vars(2);
+    h.mutable_header()->set_checksum(v1::CHECKSUM_KIND_CRC32);
+    for (int i = 0; i < 6; ++i) h.mutable_header()->add_spatial(static_cast<float>(i));
+    w->Write(h);
+    uint32_t crc = static_cast<uint32_t>(crc32(0L, Z_NULL, 0));
+    for (int i = 0; i < 3; ++i) {
+      v1::UploadChunk c;
+      c.mutable_rows()->add_values(static_cast<float>(i));
+      c.mutable_rows()->add_values(0.5f * static_cast<float>(i));
+      crc = static_cast<uint32_t>(crc32(crc, reinterpret_cast<const Bytef*>(c.rows().values().data()),
+                                        static_cast<uInt>(c.rows().values_size() * sizeof(float))));
+      if (i == 2 && mode != 2) c.set_checksum_crc32(mode == 1 ? crc ^ 1u : crc);
+      w->Write(c);
+    }
+    w->WritesDone();
+    return w->Finish();
+  };
+  v1::Dataset d;
+  grpc::Status s = upload(0, &d);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  s = upload(1, &d);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DATA_LOSS);
+  EXPECT_EQ(s.error_message().rfind("checksum_crc32: client sent", 0), 0u) << s.error_message();
+  s = upload(2, &d);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("checksum_crc32: missing"), std::string::npos) << s.error_message();
 }
 
 TEST_F(ServiceTest, CsrUploadWithObsColumns) {
