@@ -18,8 +18,9 @@ cleanup() {
 }
 trap cleanup EXIT
 "$py" -m venv --system-site-packages "$dir/venv"
-# Offline: the build backend (setuptools) and the dependencies come from the system.
-"$dir/venv/bin/pip" install --quiet --no-index --no-build-isolation "$root/client/python"
+# Offline: the build backend (setuptools) and the dependencies come from the
+# system packages (--no-deps: Debian's h5py ships no metadata pip recognises).
+"$dir/venv/bin/pip" install --quiet --no-index --no-build-isolation --no-deps "$root/client/python"
 cd "$dir"  # import the installed package, not the source folder
 "$dir/venv/bin/python" -c "import candies_client, sys; assert 'site-packages' in candies_client.__file__, candies_client.__file__"
 "$cli" simulate --out "$dir/sim" --grid 12 --seed 1 >/dev/null
