@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "core/util/build_info.h"
 #include "core/util/status_macros.h"
 #include "server/auth.h"
 #include "server/log.h"
@@ -166,7 +167,7 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
     std::error_code ec;
     std::filesystem::rename(path + ".tmp", path, ec);
   }
-  std::printf("candiesd listening on %s\n", address.c_str());
+  std::printf("candiesd listening on %s (%s)\n", address.c_str(), BuildInfoLine().c_str());
   if (!metrics.address().empty()) {
     std::printf("candiesd metrics on http://%s/metrics\n", metrics.address().c_str());
   }
@@ -178,7 +179,9 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
            {"workers", absl::StrCat(config.workers)},
            {"tls", config.tls_cert.empty() ? "off" : (config.tls_client_ca.empty() ? "on" : "mtls")},
            {"tokens", config.token_file.empty() ? "off" : "on"},
-           {"dev_mode", config.insecure_dev_mode ? "on" : "off"}});
+           {"dev_mode", config.insecure_dev_mode ? "on" : "off"},
+           {"torch", GetBuildInfo().torch},
+           {"cuda", GetBuildInfo().cuda.empty() ? "none" : GetBuildInfo().cuda}});
 
   int sig = 0;
   sigwait(&stop, &sig);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/util/build_info.h"
 
 namespace candies::server {
 
@@ -36,6 +37,14 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Name("candies_device_memory_bytes")
                         .Help("Memory in use on the compute device (cpu: the daemon's RSS)")
                         .Register(*registry_);
+  // candies_build_info{version,torch,cuda} 1: which LibTorch (and CUDA) this daemon runs.
+  const BuildInfo& build = GetBuildInfo();
+  prometheus::BuildGauge()
+      .Name("candies_build_info")
+      .Help("Always 1; labels: candies version, LibTorch version, CUDA version (empty: CPU only)")
+      .Register(*registry_)
+      .Add({{"version", build.candies}, {"torch", build.torch}, {"cuda", build.cuda}})
+      .Set(1);
   models_resident_ = &prometheus::BuildGauge()
                           .Name("candies_models_resident")
                           .Help("Trained models held in memory")

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "client/cli/command.h"
+#include "core/util/build_info.h"
 
 namespace candies::cli {
 
@@ -36,7 +37,7 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   if (std::string(argv[1]) == "--version") {
-    std::printf("candies %s\n", CANDIES_VERSION);
+    std::printf("%s\n", candies::BuildInfoLine().c_str());
     return 0;
   }
   std::vector<std::string> args(argv + 2, argv + argc);

@@ -204,7 +204,7 @@ absl::StatusOr<torch::Tensor> TopPrincipalComponents(const torch::Tensor& x, int
     const int64_t d = x.size(1);
     const int64_t p = std::min({n_pcs, d, x.size(0)});
     // Eigenvectors of the d x d scatter matrix: cheap for N >> d and exact.
-    auto [values, vectors] = torch::linalg::eigh(centred.t().matmul(centred), "L");
+    auto [values, vectors] = torch::linalg_eigh(centred.t().matmul(centred), "L");
     torch::Tensor top = vectors.flip({1}).narrow(1, 0, p);  // eigh sorts ascending
     // Fix the sign (largest |loading| positive) so the result is reproducible.
     torch::Tensor pivot = top.abs().argmax(0);
@@ -267,10 +267,10 @@ EmResult SharedCovEm(const torch::Tensor& xd, const torch::Tensor& init_labels, 
     cov += reg * eye;
     torch::Tensor log_w = (nk / nk.sum()).log();
     // E-step in the whitened space: Mahalanobis = Euclidean after L^-1.
-    torch::Tensor chol = torch::linalg::cholesky(cov);
-    torch::Tensor xw = torch::linalg::solve_triangular(chol, xd.t(), /*upper=*/false,
-                                                       /*left=*/true, false).t();
-    torch::Tensor mw = torch::linalg::solve_triangular(chol, means.t(), false, true, false).t();
+    torch::Tensor chol = torch::linalg_cholesky(cov);
+    torch::Tensor xw = torch::linalg_solve_triangular(chol, xd.t(), /*upper=*/false,
+                                                      /*left=*/true, false).t();
+    torch::Tensor mw = torch::linalg_solve_triangular(chol, means.t(), false, true, false).t();
     torch::Tensor maha = torch::cdist(xw, mw).pow(2);
     const double log_det = 2 * chol.diagonal().log().sum().item<double>();
     torch::Tensor log_prob = log_w.unsqueeze(0) - 0.5 * (maha + d * log_2pi + log_det);
@@ -291,8 +291,8 @@ torch::Tensor Sphere(const torch::Tensor& xd) {
   torch::Tensor centred = xd - xd.mean(0, true);
   torch::Tensor cov = centred.t().matmul(centred) / static_cast<double>(xd.size(0));
   const double reg = std::max(1e-6 * cov.trace().item<double>() / d, 1e-12);
-  torch::Tensor chol = torch::linalg::cholesky(cov + reg * torch::eye(d, xd.options()));
-  return torch::linalg::solve_triangular(chol, centred.t(), false, true, false).t();
+  torch::Tensor chol = torch::linalg_cholesky(cov + reg * torch::eye(d, xd.options()));
+  return torch::linalg_solve_triangular(chol, centred.t(), false, true, false).t();
 }
 
 }  // namespace

@@ -10,7 +10,6 @@
 #include <sstream>
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include "absl/strings/ascii.h"
@@ -19,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "core/models/diffusion_internal.h"
 #include "core/models/dit.h"
+#include "core/runtime/torch_compat.h"
 #include "core/util/status_macros.h"
 
 namespace candies {
@@ -176,32 +176,6 @@ uint64_t MixSeed(uint64_t seed, uint64_t stream) {
   return z ^ (z >> 31);
 }
 
-// bf16 autocast for the forward pass on CUDA (thread-local enable flag).
-class AutocastScope {
- public:
-  explicit AutocastScope(bool on) : on_(on) {
-    if (!on_) return;
-    prev_enabled_ = at::autocast::is_enabled();
-    prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-    at::autocast::increment_nesting();
-  }
-  ~AutocastScope() {
-    if (!on_) return;
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    at::autocast::set_enabled(prev_enabled_);
-    at::autocast::set_autocast_gpu_dtype(prev_dtype_);
-  }
-  AutocastScope(const AutocastScope&) = delete;
-  AutocastScope& operator=(const AutocastScope&) = delete;
-
- private:
-  bool on_;
-  bool prev_enabled_ = false;
-  at::ScalarType prev_dtype_ = at::kBFloat16;
-};
-
 absl::Status ValidateOptions(const DiffusionOptions& o, bool kfold) {
   auto bad = [](const char* field, const std::string& what) {
     return absl::InvalidArgumentError(absl::StrCat("DiffusionOptions.", field, ": ", what));
@@ -326,7 +300,7 @@ absl::Status TrainNet(TrainedDenoiser& m, const torch::Tensor& x0, const torch::
       auto cb = per_spot ? cond.index_select(0, idx) : cond;
       torch::Tensor pred;
       {
-        AutocastScope autocast(bf16);
+        CudaBf16AutocastScope autocast(bf16);
         pred = m.net->forward(xt, xh, t, cb);
       }
       auto loss = torch::mse_loss(pred.to(torch::kFloat32), eps);
@@ -402,7 +376,7 @@ absl::StatusOr<torch::Tensor> SampleNet(const TrainedDenoiser& m, const torch::T
       auto tt = torch::full({b}, t, torch::TensorOptions().dtype(torch::kLong).device(device));
       torch::Tensor eps;
       {
-        AutocastScope autocast(bf16);
+        CudaBf16AutocastScope autocast(bf16);
         eps = net->forward(x, xh, tt, cb).to(torch::kFloat32);
       }
       if (o.sampler == DiffusionSampler::kDdim) {

@@ -21,6 +21,7 @@
 #include "core/pipeline/modality_selection.h"
 #include "core/pipeline/trained_model_internal.h"
 #include "core/runtime/runtime.h"
+#include "core/util/build_info.h"
 #include "core/util/status_macros.h"
 
 #ifndef CANDIES_VERSION
@@ -268,6 +269,8 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
   uns.Set("version", UnsValue::String(CANDIES_VERSION));
   uns.Set("seed", UnsValue::Int(static_cast<int64_t>(options.seed)));
   uns.Set("device", UnsValue::String(DeviceName(device)));
+  uns.Set("torch", UnsValue::String(GetBuildInfo().torch));
+  uns.Set("cuda", UnsValue::String(GetBuildInfo().cuda));  // "" for a CPU-only LibTorch
   uns.Set("params", Params(options));
   auto stage_done = [&](const std::string& stage, Clock::time_point t0) {
     const double s = Since(t0);

@@ -61,7 +61,7 @@ torch::Tensor PcaLoadings(const torch::Tensor& expression, const torch::Tensor& 
   auto f = features.to(torch::kCPU, torch::kFloat64);
   auto gram = torch::mm(f.t(), f);  // c x c, diagonal S^2 for principal axes
   auto xtf = torch::mm(x.t(), f);   // d x c
-  return torch::linalg::solve(gram, xtf.t(), /*left=*/true).t().to(torch::kFloat32).contiguous();
+  return torch::linalg_solve(gram, xtf.t(), /*left=*/true).t().to(torch::kFloat32).contiguous();
 }
 
 absl::StatusOr<torch::Tensor> DecodeExpression(const GaeModel& low_gae, const torch::Tensor& low_loadings,

@@ -386,7 +386,7 @@ TEST(PipelineTest, PcaLoadingsReproduceTheProjection) {
   torch::manual_seed(0);
   auto x = torch::randn({50, 8});
   x = x - x.mean(0, true);
-  auto svd = torch::linalg::svd(x, false, c10::nullopt);
+  auto svd = torch::linalg_svd(x, /*full_matrices=*/false);
   auto v = std::get<2>(svd).slice(0, 0, 3).t();  // 8 x 3 principal axes
   auto f = torch::mm(x, v);
   auto got = PcaLoadings(x, f);

@@ -3,10 +3,43 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "absl/strings/str_cat.h"
 #include "client/cli/args.h"
+#include "core/runtime/torch_compat.h"
+#include "core/util/build_info.h"
 
 namespace candies {
 namespace {
+
+TEST(BuildInfo, NamesTheLibTorchThisBinaryWasCompiledAgainst) {
+  const BuildInfo& b = GetBuildInfo();
+  EXPECT_EQ(b.torch,
+            absl::StrCat(TORCH_VERSION_MAJOR, ".", TORCH_VERSION_MINOR, ".", TORCH_VERSION_PATCH));
+#ifdef CANDIES_WITH_CUDA
+  EXPECT_FALSE(b.cuda.empty());
+  EXPECT_NE(BuildInfoLine().find("CUDA " + b.cuda), std::string::npos) << BuildInfoLine();
+#else
+  EXPECT_TRUE(b.cuda.empty());
+  EXPECT_NE(BuildInfoLine().find("CPU only"), std::string::npos) << BuildInfoLine();
+#endif
+  EXPECT_NE(BuildInfoLine().find("LibTorch " + b.torch), std::string::npos) << BuildInfoLine();
+}
+
+TEST(TorchCompat, AutocastScopeSetsAndRestoresTheCudaFlags) {
+  const bool before = compat::CudaAutocastEnabled();
+  const at::ScalarType dtype_before = compat::CudaAutocastDtype();
+  {
+    CudaBf16AutocastScope on(true);
+    EXPECT_TRUE(compat::CudaAutocastEnabled());
+    EXPECT_EQ(compat::CudaAutocastDtype(), at::kBFloat16);
+    {
+      CudaBf16AutocastScope off(false);  // a no-op: the outer scope stays in force
+      EXPECT_TRUE(compat::CudaAutocastEnabled());
+    }
+  }
+  EXPECT_EQ(compat::CudaAutocastEnabled(), before);
+  EXPECT_EQ(compat::CudaAutocastDtype(), dtype_before);
+}
 
 TEST(ResolveDevice, CpuAndAuto) {
   auto cpu = ResolveDevice("cpu");
