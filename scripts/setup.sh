@@ -1,7 +1,20 @@
 #!/usr/bin/env bash
 # Installs every Debian package that the build, the tests and the demo need.
 # Idempotent and quick when everything is present. Run as root (or with sudo).
+# --cuda: then also fetches LibTorch 2.11 with CUDA 13 from PyPI into a cache
+# folder (scripts/setup_cuda.sh; scripts/build.sh --cuda builds against it).
 set -euo pipefail
+cuda=0
+for arg in "$@"; do
+  case $arg in
+    --cuda) cuda=1 ;;
+    *) echo "usage: scripts/setup.sh [--cuda]" >&2; exit 2 ;;
+  esac
+done
+with_cuda() {
+  if ((cuda)); then exec "$(dirname "$0")/setup_cuda.sh"; fi
+  exit 0
+}
 
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
@@ -23,6 +36,7 @@ PACKAGES=(
   python3-sklearn python3-grpcio python3-protobuf
   python3-venv python3-pip python3-setuptools python3-tqdm   # pip install ./client/python in a venv (tests)
   curl
+  python3-pip                           # setup.sh --cuda: pip download of the pinned wheels
 )
 
 missing=()
@@ -32,7 +46,7 @@ done
 
 if ((${#missing[@]} == 0)); then
   echo "setup: all ${#PACKAGES[@]} packages present"
-  exit 0
+  with_cuda
 fi
 
 SUDO=""
@@ -42,3 +56,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 echo "setup: done"
+with_cuda
