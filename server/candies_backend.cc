@@ -9,6 +9,7 @@
 #include "core/pipeline/pipeline.h"
 #include "core/pipeline/trained_model.h"
 #include "core/report/report.h"
+#include "core/runtime/cuda_memory.h"
 #include "core/util/status_macros.h"
 #include "server/log.h"
 #include "server/store.h"
@@ -119,11 +120,15 @@ absl::StatusOr<std::shared_ptr<const ResidentModel>> CandiesBackend::LoadModel(
 
 absl::StatusOr<std::string> CandiesBackend::Run(const JobSpec& spec, const ProgressSink& progress,
                                                 const CancelToken* cancel) {
+  absl::StatusOr<std::string> out;
   try {
-    return RunImpl(spec, progress, cancel);
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("job ", spec.id, ": ", e.what()));
+    out = RunImpl(spec, progress, cancel);
+  } catch (const std::exception& e) {  // c10::Error too: a CUDA error or out-of-memory fails the job
+    out = absl::InternalError(absl::StrCat("job ", spec.id, ": ", e.what()));
   }
+  // This job's peak is not kept reserved for the next one (no-op without CUDA).
+  ReleaseCachedCudaMemory();
+  return out;
 }
 
 }  // namespace candies::server

@@ -286,7 +286,9 @@ absl::Status TrainNet(TrainedDenoiser& m, const torch::Tensor& x0, const torch::
   const auto start = Clock::now();
   for (int64_t epoch = 0; epoch < o.max_epochs; ++epoch) {
     auto perm = torch::randperm(n, gen, torch::kLong);
-    double sum = 0;
+    // The epoch's loss is summed on the device (in double, as the host sum was)
+    // and read once per epoch: no host-device sync per minibatch.
+    torch::Tensor sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
     int64_t batches = 0;
     for (int64_t b0 = 0; b0 < n; b0 += o.batch_size) {
       auto idx_cpu = perm.slice(0, b0, std::min(n, b0 + o.batch_size));
@@ -308,11 +310,11 @@ absl::Status TrainNet(TrainedDenoiser& m, const torch::Tensor& x0, const torch::
       loss.backward();
       if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(m.net->parameters(), o.grad_clip);
       opt.step();
-      sum += loss.item<double>();
+      sum += loss.detach().to(torch::kFloat64);
       ++batches;
     }
     lr_decay.step();
-    const double epoch_loss = sum / static_cast<double>(batches);
+    const double epoch_loss = sum.item<double>() / static_cast<double>(batches);
     if (!std::isfinite(epoch_loss))
       return absl::InternalError(absl::StrCat(stage, ": training loss became non-finite at epoch ",
                                               epoch + 1, " (try a smaller lr)"));
@@ -397,7 +399,7 @@ absl::StatusOr<torch::Tensor> SampleNet(const TrainedDenoiser& m, const torch::T
       if (++done_steps % 50 == 0 && cancel != nullptr && cancel->cancelled())
         return absl::CancelledError(absl::StrCat(stage, ": cancelled while sampling"));
     }
-    out.push_back(x.to(torch::kCPU));
+    out.push_back(x);  // stays on the device: one copy to the host at the end, no sync per chunk
     ProgressEvent ev;
     ev.stage = stage;
     ev.step = ci + 1;
@@ -409,7 +411,7 @@ absl::StatusOr<torch::Tensor> SampleNet(const TrainedDenoiser& m, const torch::T
     if (ReportAndCheckCancel(progress, cancel, ev))
       return absl::CancelledError(absl::StrCat(stage, ": cancelled while sampling"));
   }
-  return torch::cat(out, 0);
+  return torch::cat(out, 0).to(torch::kCPU);
 }
 
 torch::Tensor IndexTensor(const std::vector<int64_t>& rows) {
