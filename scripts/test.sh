@@ -2,7 +2,8 @@
 # One command from a fresh Debian machine to a full test run:
 # installs dependencies, builds, runs the whole ctest suite verbosely.
 # Exits non-zero on any failure. CANDIES_SANITIZE=address,undefined builds the
-# suite with sanitizers in build-sanitize/.
+# suite with sanitizers in build-sanitize/. CANDIES_CUDA_CI=1 (set by .ci/run)
+# then also checks the CUDA build on the CPU (scripts/test_cuda.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
@@ -20,4 +21,7 @@ ctest --output-on-failure -V --timeout "${CANDIES_TEST_TIMEOUT:-900}" "$@"
 # are listed: the daemon contains them in its validation sandbox).
 if [[ $# -eq 0 && -z ${CANDIES_SANITIZE:-} ]] && command -v clang++ >/dev/null; then
   "$root/bench/fuzz/run.sh" "${CANDIES_FUZZ_SECONDS:-20}"
+fi
+if [[ ${CANDIES_CUDA_CI:-0} == 1 ]]; then
+  "$root/scripts/test_cuda.sh"
 fi

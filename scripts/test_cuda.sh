@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The CUDA build on a machine without a GPU (CI; scripts/test.sh runs it when
+# CANDIES_CUDA_CI=1): fetches LibTorch 2.11 + CUDA 13 (scripts/setup.sh --cuda,
+# cached across clones), builds only what the checks below need in build-cuda/,
+# runs the core and pipeline suites with it on the CPU, makes the GPU check's
+# bundle (printing its size) and runs the check's CPU smoke.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$root/build-cuda
+t0=$(date +%s)
+suites=(runtime_tests cluster_tests models_tests diffusion_tests pipeline_tests preprocess_tests
+        sim_tests metrics_tests)
+"$root/scripts/setup.sh" --cuda
+t1=$(date +%s)
+CANDIES_TARGETS="${suites[*]} candies candiesd bench_speed bench_quality" \
+  "$root/scripts/build.sh" --cuda "$build"
+t2=$(date +%s)
+labels=$(IFS='|'; echo "^(${suites[*]})\$")
+(cd "$build" && ctest --output-on-failure -L "$labels" --timeout "${CANDIES_TEST_TIMEOUT:-900}")
+t3=$(date +%s)
+"$root/scripts/gpu-bundle.sh" "$build"
+OUT=$build/gpu-report-smoke "$root/scripts/gpu-check.sh" --cpu-smoke --bin "$build/bin"
+cat "$build/gpu-report-smoke/gpu-report.md"
+t4=$(date +%s)
+echo "test_cuda: setup $((t1 - t0)) s, build $((t2 - t1)) s, tests $((t3 - t2)) s, bundle + smoke $((t4 - t3)) s, total $((t4 - t0)) s"
