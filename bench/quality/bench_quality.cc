@@ -8,6 +8,8 @@
 //                 [--gae-epochs E] [--integration-epochs E] [--integration-ensemble M]
 //                 [--feature-k K] [--cluster mclust|kmeans|leiden]
 //                 [--high-input features|embedding] [--protein-noise-sd SD]
+//                 [--device cpu|cuda|auto] [--bf16]   (--bf16: the denoiser's bf16 autocast, CUDA only)
+//                 [--grid G]   (spots per simulated tile side, 36; the GPU check's CPU smoke uses 12)
 #include <sys/resource.h>
 
 #include <cmath>
@@ -27,6 +29,7 @@
 #include "core/metrics/metrics.h"
 #include "core/pipeline/pipeline.h"
 #include "core/preprocess/preprocess.h"
+#include "core/runtime/cuda_memory.h"
 #include "core/runtime/runtime.h"
 #include "core/sim/simulator.h"
 
@@ -136,6 +139,13 @@ double PeakRssMiB() {
   return ru.ru_maxrss / 1024.0;
 }
 
+// Peak RSS, and on a CUDA device the allocator's peak (scripts/gpu-check.sh reads both).
+void PrintPeakMemory() {
+  std::printf("peak RSS %.0f MiB\n", PeakRssMiB());
+  const CudaMemoryStats gpu = GetCudaMemoryStats(0);
+  if (gpu.available) std::printf("peak GPU memory %.0f MiB\n", gpu.peak_allocated / 1048576.0);
+}
+
 int Main(int argc, char** argv) {
   int seeds = 5, seed0 = 0, threads = 0;
   std::string preset = "fast";
@@ -149,6 +159,9 @@ int Main(int argc, char** argv) {
   int64_t diff_epochs = 0, sample_steps = 0, diff_patience = -1;
   int64_t gae_epochs = 0, integration_epochs = 0, feature_k = 0, ensemble = 0;
   std::string cluster_method, high_input = "features";
+  std::string device = "cpu";
+  bool bf16 = false;
+  int64_t grid = SimulatorOptions().grid;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -177,6 +190,9 @@ int Main(int argc, char** argv) {
     else if (a == "--integration-ensemble") ensemble = std::atoll(next().c_str());
     else if (a == "--feature-k") feature_k = std::atoll(next().c_str());  // integration feature graph
     else if (a == "--cluster") cluster_method = next();
+    else if (a == "--device") device = next();
+    else if (a == "--bf16") bf16 = true;
+    else if (a == "--grid") grid = std::atoll(next().c_str());
     else if (a == "--high-input") high_input = next();  // integration input of the clean modality
     else { std::fprintf(stderr, "unknown flag %s\n", a.c_str()); return 2; }
   }
@@ -185,7 +201,8 @@ int Main(int argc, char** argv) {
   PipelineOptions o = PipelineOptions::FromPreset(*p);
   o.kind = denoise ? JobKind::kFull : JobKind::kIntegrate;
   o.n_clusters = 5;
-  o.device = "cpu";
+  o.device = device;
+  o.diffusion.bf16_autocast = bf16;
   if (temperature >= 0) o.diffusion.temperature = temperature;
   if (diff_epochs > 0) o.diffusion.max_epochs = diff_epochs;
   if (sample_steps > 0) o.diffusion.sample_steps = sample_steps;
@@ -205,6 +222,7 @@ int Main(int argc, char** argv) {
     o.cluster.method = *m;
   }
   o.threads = threads;
+  std::printf("device %s, bf16 autocast %s\n", device.c_str(), bf16 ? "on" : "off");
   std::printf("preset %s, kind %s, integration input of the clean modality: %s, integration ensemble %ld, "
               "torch threads %d\n",
               preset.c_str(), JobKindName(o.kind), high_input.c_str(), static_cast<long>(o.integration.ensemble),
@@ -214,14 +232,16 @@ int Main(int argc, char** argv) {
     SimulatorOptions so;
     so.rna_noise_sd = sd;
     so.rna_dropout = dropout;
-    so.scale = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(std::sqrt(n_spots / 1296.0))));
+    so.grid = grid;
+    const double tile = static_cast<double>(grid * grid);
+    so.scale = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(std::sqrt(n_spots / tile))));
     std::printf("scaled simulator: scale %lld -> %lld spots\n", static_cast<long long>(so.scale),
-                static_cast<long long>(so.scale * so.scale * 1296));
+                static_cast<long long>(so.scale * so.scale * grid * grid));
     auto r = RunOne(so, o, false);
     if (!r.ok()) { std::fprintf(stderr, "%s\n", std::string(r.status().message()).c_str()); return 1; }
     std::printf("integrated ARI %.4f  low %s\n", r->integrated, r->low.c_str());
     for (const auto& [k, v] : r->seconds) std::printf("  %-12s %8.2f s\n", k.c_str(), v);
-    std::printf("peak RSS %.0f MiB\n", PeakRssMiB());
+    PrintPeakMemory();
     return 0;
   }
 
@@ -262,6 +282,7 @@ int Main(int argc, char** argv) {
     so.rna_noise_sd = sd;
     so.rna_dropout = dropout;
     so.seed = seed;
+    so.grid = grid;
     so.rna_marker_fold = rna_fold;
     so.protein_noise_sd = prot_sd;
     so.protein_marker_fold = prot_fold;
@@ -284,7 +305,7 @@ int Main(int argc, char** argv) {
               mean.gae_rna, mean.gae_prot, mean.naive, mean.integrated, mean.denoised);
   std::printf("mean seconds per stage:\n");
   for (const auto& [k, v] : mean.seconds) std::printf("  %-12s %8.2f\n", k.c_str(), v);
-  std::printf("peak RSS %.0f MiB\n", PeakRssMiB());
+  PrintPeakMemory();
   return 0;
 }
 

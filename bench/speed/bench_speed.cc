@@ -4,7 +4,8 @@
 // whole-method GPU figure (355 s). Quality on the synthetic problem
 // low = f(high) + noise is printed as |denoised - f| / |low - f|.
 //
-// Usage: bench_speed [--device=cpu|cuda|auto] [--paper_full] [--n=1296]
+// Usage: bench_speed [--device=cpu|cuda|auto] [--paper_full] [--n=1296] [--bf16] [--fast_only]
+//   --bf16: the denoiser's bf16 autocast (CUDA only; fp32 losses).
 //   The fast preset always runs in full (3 folds). The paper preset on a CPU is
 //   extrapolated from a few epochs and 10 sampling steps unless --paper_full.
 #include <chrono>
@@ -19,6 +20,7 @@
 #include "core/models/diffusion.h"
 #include "core/models/diffusion_internal.h"
 #include "core/pipeline/pipeline.h"
+#include "core/runtime/cuda_memory.h"
 #include "core/runtime/runtime.h"
 #include "core/sim/simulator.h"
 
@@ -35,6 +37,8 @@ struct Row {
 int main(int argc, char** argv) {
   std::string device_spec = "auto";
   bool paper_full = false;
+  bool bf16 = false;
+  bool fast_only = false;  // skip the paper preset (the GPU check's CPU smoke)
   bool sweep = false;
   bool whole = true;  // also time the whole method (candies run, fast preset) on the simulator
   int64_t n = 1296;
@@ -42,6 +46,8 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--device=", 9) == 0) device_spec = argv[i] + 9;
     else if (std::strcmp(argv[i], "--paper_full") == 0) paper_full = true;
+    else if (std::strcmp(argv[i], "--bf16") == 0) bf16 = true;
+    else if (std::strcmp(argv[i], "--fast_only") == 0) fast_only = true;
     else if (std::strcmp(argv[i], "--sweep") == 0) sweep = true;
     else if (std::strcmp(argv[i], "--no_pipeline") == 0) whole = false;
     else if (std::strcmp(argv[i], "--no_center") == 0) fast.center_folds = false;
@@ -135,8 +141,11 @@ int main(int argc, char** argv) {
     r.total_s = r.train_s + r.sample_s;
     rows.push_back(r);
   };
+  fast.bf16_autocast = bf16;
   run("fast", fast, true);
-  run("paper", candies::PaperDiffusionOptions(), paper_full || device->is_cuda());
+  candies::DiffusionOptions paper = candies::PaperDiffusionOptions();
+  paper.bf16_autocast = bf16;
+  if (!fast_only) run("paper", paper, paper_full || device->is_cuda());
 
   std::printf("diffusion denoiser, N=%lld spots, d=%lld low, c=%lld cond, 3 folds, device %s, %d threads\n",
               static_cast<long long>(n), static_cast<long long>(d), static_cast<long long>(c),
@@ -157,6 +166,7 @@ int main(int argc, char** argv) {
     candies::PipelineOptions po = candies::PipelineOptions::FromPreset(candies::Preset::kFast);
     po.n_clusters = 5;
     po.device = device_spec;
+    po.diffusion.bf16_autocast = bf16;
     auto rna = std::make_shared<candies::AnnData>(std::move(sim->rna));
     auto prot = std::make_shared<candies::AnnData>(std::move(sim->protein));
     auto r = candies::RunPipeline({"rna", candies::ModalityKind::kRna, rna},
@@ -175,5 +185,7 @@ int main(int argc, char** argv) {
   } else {
     std::printf("authors: whole CANDIES method on one consumer GPU (simulation): 355 s\n");
   }
+  const candies::CudaMemoryStats gpu = candies::GetCudaMemoryStats(device->is_cuda() ? device->index() : 0);
+  if (gpu.available) std::printf("peak GPU memory %.0f MiB\n", gpu.peak_allocated / 1048576.0);
   return 0;
 }

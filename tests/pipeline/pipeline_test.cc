@@ -17,6 +17,7 @@
 #include "core/runtime/runtime.h"
 #include "core/sim/simulator.h"
 #include "gtest/gtest.h"
+#include "tests/test_device.h"
 
 namespace candies {
 namespace {
@@ -43,7 +44,7 @@ PipelineOptions SmallOptions() {
   PipelineOptions o = PipelineOptions::FromPreset(Preset::kFast);
   o.kind = JobKind::kIntegrate;
   o.n_clusters = 5;
-  o.device = "cpu";
+  o.device = TestDeviceName();
   o.gae.epochs = 40;
   o.integration.epochs = 40;
   o.preprocess.min_cells = 3;
@@ -421,7 +422,7 @@ TEST(PipelineTest, PaperPresetSmokeRun) {
   Inputs in = Small(12, 7);
   PipelineOptions o = PipelineOptions::FromPreset(Preset::kPaper);
   o.n_clusters = 5;
-  o.device = "cpu";
+  o.device = TestDeviceName();
   o.low_quality = LowQuality::kMod1;
   o.preprocess.min_cells = 3;
   o.gae.epochs = 3;
