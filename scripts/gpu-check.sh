@@ -54,6 +54,8 @@ export CANDIES_METRICS_REFERENCE=$data/tests/metrics/reference.txt
 
 if ((smoke)); then
   device=cpu
+  # The wheel's libgomp spins for work; on a shared CPU that costs 3-6x (test_cuda.sh).
+  export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
   speed_n=96 quality_seeds=1 scale_sizes=(300)
   quality_flags=(--grid 12 --diffusion-epochs 2 --sample-steps 2 --gae-epochs 5 --integration-epochs 5
                  --integration-ensemble 1)

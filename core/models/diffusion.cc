@@ -117,6 +117,18 @@ torch::Tensor AddNoise(const CosineSchedule& schedule, const torch::Tensor& x0,
   return s1 * x0 + s2 * eps;
 }
 
+void ClipGradNormOnDevice(const std::vector<torch::Tensor>& parameters, double max_norm) {
+  std::vector<torch::Tensor> grads, norms;
+  for (const auto& p : parameters) {
+    if (p.grad().defined()) grads.push_back(p.grad());
+  }
+  if (grads.empty()) return;
+  for (const auto& g : grads) norms.push_back(g.data().norm(2.0));
+  auto total = norms.size() == 1 ? norms[0] : torch::stack(norms).norm(2.0);
+  auto coef = torch::clamp_max(max_norm / (total + 1e-6), 1.0);
+  for (auto& g : grads) g.data().mul_(coef);
+}
+
 std::vector<std::vector<int64_t>> KFoldSplit(int64_t n, int64_t folds, uint64_t seed) {
   auto gen = at::detail::createCPUGenerator(seed);
   auto perm = torch::randperm(n, gen, torch::kLong);
@@ -293,9 +305,11 @@ absl::Status TrainNet(TrainedDenoiser& m, const torch::Tensor& x0, const torch::
     for (int64_t b0 = 0; b0 < n; b0 += o.batch_size) {
       auto idx_cpu = perm.slice(0, b0, std::min(n, b0 + o.batch_size));
       const int64_t b = idx_cpu.size(0);
-      auto idx = idx_cpu.to(device);
-      auto t = torch::randint(1, schedule.T, {b}, gen, torch::kLong).to(device);
-      auto eps = torch::randn({b, d}, gen, torch::kFloat32).to(device);
+      // Drawn on the host (the same numbers on every device); copied without
+      // waiting for the GPU (a blocking copy would synchronise the stream).
+      auto idx = idx_cpu.to(device, /*non_blocking=*/true);
+      auto t = torch::randint(1, schedule.T, {b}, gen, torch::kLong).to(device, /*non_blocking=*/true);
+      auto eps = torch::randn({b, d}, gen, torch::kFloat32).to(device, /*non_blocking=*/true);
       auto xb = x0.index_select(0, idx);
       auto xt = sab.index_select(0, t).unsqueeze(1) * xb + s1mab.index_select(0, t).unsqueeze(1) * eps;
       auto xh = xhat.index_select(0, idx);
@@ -308,7 +322,7 @@ absl::Status TrainNet(TrainedDenoiser& m, const torch::Tensor& x0, const torch::
       auto loss = torch::mse_loss(pred.to(torch::kFloat32), eps);
       opt.zero_grad();
       loss.backward();
-      if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(m.net->parameters(), o.grad_clip);
+      if (o.grad_clip > 0) diffusion_internal::ClipGradNormOnDevice(m.net->parameters(), o.grad_clip);
       opt.step();
       sum += loss.detach().to(torch::kFloat64);
       ++batches;
@@ -372,7 +386,7 @@ absl::StatusOr<torch::Tensor> SampleNet(const TrainedDenoiser& m, const torch::T
     const int64_t b0 = ci * o.batch_size, b1 = std::min(n, b0 + o.batch_size), b = b1 - b0;
     auto xh = xhat.slice(0, b0, b1);
     auto cb = per_spot ? cond.slice(0, b0, b1) : cond;
-    auto x = (o.temperature * torch::randn({b, d}, gen, torch::kFloat32)).to(device);
+    auto x = (o.temperature * torch::randn({b, d}, gen, torch::kFloat32)).to(device, /*non_blocking=*/true);
     for (size_t i = 0; i < steps.size(); ++i) {
       const int64_t t = steps[i];
       auto tt = torch::full({b}, t, torch::TensorOptions().dtype(torch::kLong).device(device));
@@ -393,7 +407,7 @@ absl::StatusOr<torch::Tensor> SampleNet(const TrainedDenoiser& m, const torch::T
         x = c1[t] * x0 + c2[t] * x;
         if (t > 0) {
           x = x + (o.temperature * std::sqrt(var[t])) *
-                      torch::randn({b, d}, gen, torch::kFloat32).to(device);
+                      torch::randn({b, d}, gen, torch::kFloat32).to(device, /*non_blocking=*/true);
         }
       }
       if (++done_steps % 50 == 0 && cancel != nullptr && cancel->cancelled())

@@ -29,6 +29,11 @@ struct CosineSchedule {
 torch::Tensor AddNoise(const CosineSchedule& schedule, const torch::Tensor& x0,
                        const torch::Tensor& eps, const torch::Tensor& t);
 
+// Scales the gradients of `parameters` so that their joint L2 norm is at most
+// max_norm: the arithmetic of torch::nn::utils::clip_grad_norm_ (same results,
+// bit for bit), without its final .item(), which is a host-device sync per call.
+void ClipGradNormOnDevice(const std::vector<torch::Tensor>& parameters, double max_norm);
+
 // Held-out index lists of a deterministic shuffled k-fold split of n spots
 // (contiguous chunks of a seeded permutation; the first n % k folds get one more).
 std::vector<std::vector<int64_t>> KFoldSplit(int64_t n, int64_t folds, uint64_t seed);

@@ -31,7 +31,7 @@ torch::Tensor NtXentMinibatched(const torch::Tensor& z1, const torch::Tensor& z2
                                 double temperature, int64_t batch, const torch::Tensor& perm) {
   const int64_t n = z1.size(0);
   if (batch >= n) return NtXent(z1, z2, temperature);
-  auto p = perm.to(z1.device());
+  auto p = perm.to(z1.device(), /*non_blocking=*/true);  // no stream sync for a host permutation
   torch::Tensor total;
   int64_t chunks = 0;
   for (int64_t start = 0; start < n; start += batch) {
