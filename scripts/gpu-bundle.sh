@@ -17,7 +17,7 @@ out=${2:-$build/candies-gpu.tar.gz}
 limit_mib=${CANDIES_BUNDLE_LIMIT_MIB:-60}
 libtorch=${CANDIES_CACHE:-$HOME/.cache/candies}/libtorch-2.11.0-cu130
 
-programs=(candies candiesd candies-validate bench_speed bench_quality)
+programs=(candies candiesd candies-validate candies-worker bench_speed bench_quality)
 tests=(runtime_tests cluster_tests models_tests diffusion_tests pipeline_tests preprocess_tests
        sim_tests metrics_tests)
 stage=$(mktemp -d)

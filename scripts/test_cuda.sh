@@ -17,7 +17,7 @@ suites=(runtime_tests cluster_tests models_tests diffusion_tests pipeline_tests 
         sim_tests metrics_tests)
 "$root/scripts/setup.sh" --cuda
 t1=$(date +%s)
-CANDIES_TARGETS="${suites[*]} candies candiesd candies-validate bench_speed bench_quality" \
+CANDIES_TARGETS="${suites[*]} candies candiesd candies-validate candies-worker bench_speed bench_quality" \
   "$root/scripts/build.sh" --cuda "$build"
 t2=$(date +%s)
 # One process per suite, not ctest's one per test: each start loads LibTorch's

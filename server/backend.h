@@ -50,7 +50,13 @@ struct JobSpec {
   std::string report_path, pictures_dir;
   std::string model_id;  // a registry model to apply; the service resolves it into `model`
   std::shared_ptr<const ResidentModel> model;  // apply instead of training
+  // The folder of model_id (Store::ModelDir): a worker process loads it from there.
+  std::string model_dir;
   std::string save_model_dir;  // non-empty: save the trained model here
+  // v1::WorkerTestFault: a fault for the worker to commit. Tests only: the
+  // service never sets it, and ProcessBackend passes it on only when built
+  // with allow_test_faults (server/process_backend.h).
+  int test_fault = 0;
 };
 
 class JobBackend {
@@ -60,6 +66,10 @@ class JobBackend {
   // `cancel` regularly and return absl::CancelledError when it fires.
   virtual absl::StatusOr<std::string> Run(const JobSpec& spec, const ProgressSink& progress,
                                           const CancelToken* cancel) = 0;
+  // Whether Run wants spec.model filled from the registry's resident copy
+  // (in-process backends); a backend that runs jobs elsewhere loads
+  // spec.model_dir itself.
+  virtual bool uses_resident_models() const { return true; }
   // Reads a model directory written by a job's save_model_dir.
   virtual absl::StatusOr<std::shared_ptr<const ResidentModel>> LoadModel(const std::string& dir) {
     return absl::UnimplementedError(absl::StrCat("this backend has no trained models (", dir, ")"));

@@ -20,6 +20,13 @@ absl::Status Apply(DaemonConfig& c, const std::string& key, const std::string& v
     }
     return absl::OkStatus();
   };
+  auto nonneg = [&](int64_t* out) -> absl::Status {
+    if (!absl::SimpleAtoi(value, out) || *out < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, key, ": '", value, "' is not a non-negative integer"));
+    }
+    return absl::OkStatus();
+  };
   if (key == "listen") {
     c.listen = value;
   } else if (key == "metrics-listen") {
@@ -64,6 +71,18 @@ absl::Status Apply(DaemonConfig& c, const std::string& key, const std::string& v
     return num(&c.read_max_group_members);
   } else if (key == "device") {
     c.device = value;
+  } else if (key == "executor") {
+    if (value != "process" && value != "thread") {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, key, ": '", value, "' is not process|thread"));
+    }
+    c.executor = value;
+  } else if (key == "worker") {
+    c.worker = value;
+  } else if (key == "worker-max-memory-bytes") {
+    return nonneg(&c.worker_max_memory_bytes);
+  } else if (key == "worker-timeout-seconds") {
+    return nonneg(&c.worker_timeout_seconds);
   } else if (key == "token-file") {
     c.token_file = value;
   } else if (key == "tls-cert") {
@@ -138,7 +157,8 @@ std::string DaemonUsage() {
          "  [--admin-identity NAME]... [--insecure-dev-mode] [--max-user-priority 0]\n"
          "  [--max-deadline-seconds 604800] [--max-streams 256] [--max-streams-per-user 16]\n"
          "  [--metrics-threads 4] [--metrics-read-timeout-seconds 5]\n"
-         "  [--metrics-write-timeout-seconds 5]\n"
+         "  [--metrics-write-timeout-seconds 5] [--executor process|thread] [--worker PATH]\n"
+         "  [--worker-max-memory-bytes 34359738368] [--worker-timeout-seconds 86400]\n"
          "Authentication is required: --token-file, --tls-client-ca, or --insecure-dev-mode\n"
          "(loopback only); see docs/SECURITY.md.\n"
          "Every key also works in the --config file as `key = value` (docs/SERVICE.md).\n";

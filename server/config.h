@@ -25,6 +25,13 @@ struct DaemonConfig {
   int64_t model_memory_budget = int64_t{4} << 30;  // resident trained models, bytes
   std::vector<std::string> allowed_dirs;          // RegisterDataset roots (repeatable)
   std::string device = "auto";                    // auto | cpu | cuda | cuda:N
+  // Where jobs run (docs/SERVICE.md, "Workers"): "process" = each job in its
+  // own candies-worker process (the daemon survives any job); "thread" = inside
+  // the daemon (development only: a crashing job takes the daemon down).
+  std::string executor = "process";
+  std::string worker;                                      // "" = candies-worker beside candiesd
+  int64_t worker_max_memory_bytes = int64_t{32} << 30;     // RLIMIT_DATA of a worker; 0 = none
+  int64_t worker_timeout_seconds = int64_t{24} * 3600;     // wall clock of a worker; 0 = none
 
   // Identities and TLS (docs/SECURITY.md). The daemon refuses to start without
   // token_file, tls_client_ca or insecure_dev_mode.

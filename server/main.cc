@@ -6,6 +6,7 @@
 #include "server/candies_backend.h"
 #include "server/config.h"
 #include "server/daemon.h"
+#include "server/process_backend.h"
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -21,6 +22,14 @@ int main(int argc, char** argv) {
                  candies::server::DaemonUsage().c_str());
     return 2;
   }
+  // In-process: loads the registry's models; runs jobs only with executor = thread.
   candies::server::CandiesBackend backend(config->device);
-  return candies::server::RunDaemon(*config, &backend);
+  candies::server::ProcessBackendOptions workers;
+  workers.worker = config->worker;
+  workers.max_memory_bytes = config->worker_max_memory_bytes;
+  workers.timeout_seconds = config->worker_timeout_seconds;
+  candies::server::ProcessBackend process(workers, &backend);
+  return candies::server::RunDaemon(
+      *config, config->executor == "thread" ? static_cast<candies::server::JobBackend*>(&backend)
+                                            : &process);
 }

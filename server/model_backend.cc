@@ -6,7 +6,7 @@ namespace candies::server {
 
 absl::StatusOr<std::string> ModelBackend::Run(const JobSpec& spec, const ProgressSink& progress,
                                               const CancelToken* cancel) {
-  if (spec.model_id.empty()) return inner_->Run(spec, progress, cancel);
+  if (spec.model_id.empty() || !inner_->uses_resident_models()) return inner_->Run(spec, progress, cancel);
   JobSpec with_model = spec;
   // The job holds its own reference: an eviction meanwhile does not pull the
   // model out from under it.

@@ -212,6 +212,8 @@ void Scheduler::WorkerLoop() {
       detail = result.status().ToString();
       if (deadline_hit) {
         state = FinalState::kDeadlineExceeded;
+        detail = absl::StrCat("deadline exceeded: stopped after ", absl::SixDigits(seconds),
+                              " s running");
       } else if (cancel->cancelled() || absl::IsCancelled(result.status())) {
         state = FinalState::kCancelled;
       } else {

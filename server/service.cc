@@ -148,6 +148,7 @@ absl::Status CandiesService::Enqueue(const v1::Job& job) {
   spec.device = options_.device;
   spec.cluster_method = r.cluster_method();  // empty: the preset's (resolved by the backend)
   spec.model_id = r.model_id();
+  if (!spec.model_id.empty()) spec.model_dir = store_->ModelDir(spec.model_id);
   if (!job.model_id().empty()) spec.save_model_dir = store_->ModelDir(job.model_id());
   spec.result_path = store_->ResultPath(job.id());
   spec.denoised_path = store_->DenoisedPath(job.id());

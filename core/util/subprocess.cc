@@ -31,23 +31,35 @@ int64_t CurrentAddressSpace() {
 }
 
 // In the child, before exec or work: only async-signal-safe calls.
-void LimitChild(const SandboxLimits& limits, int64_t inherited_bytes, int out_fd, int err_fd) {
+// `in_fd` < 0: stdin is /dev/null.
+void LimitChild(const SandboxLimits& limits, int64_t inherited_bytes, int in_fd, int out_fd,
+                int err_fd) {
   setpgid(0, 0);  // its own process group, so a timeout kills what it spawned
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   rlimit r;
-  r.rlim_cur = r.rlim_max = static_cast<rlim_t>(inherited_bytes + limits.max_memory_bytes);
-  setrlimit(RLIMIT_AS, &r);
-  // The soft limit sends SIGXCPU, the hard one a second later SIGKILL.
-  r.rlim_cur = static_cast<rlim_t>(limits.cpu_seconds);
-  r.rlim_max = static_cast<rlim_t>(limits.cpu_seconds + 1);
-  setrlimit(RLIMIT_CPU, &r);
-  r.rlim_cur = r.rlim_max = static_cast<rlim_t>(limits.max_file_bytes);
-  setrlimit(RLIMIT_FSIZE, &r);
+  if (limits.max_memory_bytes > 0) {
+    r.rlim_cur = r.rlim_max = static_cast<rlim_t>(inherited_bytes + limits.max_memory_bytes);
+    setrlimit(RLIMIT_AS, &r);
+  }
+  if (limits.max_data_bytes > 0) {
+    r.rlim_cur = r.rlim_max = static_cast<rlim_t>(limits.max_data_bytes);
+    setrlimit(RLIMIT_DATA, &r);
+  }
+  if (limits.cpu_seconds > 0) {
+    // The soft limit sends SIGXCPU, the hard one a second later SIGKILL.
+    r.rlim_cur = static_cast<rlim_t>(limits.cpu_seconds);
+    r.rlim_max = static_cast<rlim_t>(limits.cpu_seconds + 1);
+    setrlimit(RLIMIT_CPU, &r);
+  }
+  if (limits.max_file_bytes >= 0) {
+    r.rlim_cur = r.rlim_max = static_cast<rlim_t>(limits.max_file_bytes);
+    setrlimit(RLIMIT_FSIZE, &r);
+  }
   r.rlim_cur = r.rlim_max = 0;
   setrlimit(RLIMIT_CORE, &r);  // a crash on a hostile file leaves no core dump behind
-  int devnull = open("/dev/null", O_RDONLY);
-  if (devnull >= 0) dup2(devnull, 0);
+  int in = in_fd >= 0 ? in_fd : open("/dev/null", O_RDONLY);
+  if (in >= 0) dup2(in, 0);
   dup2(out_fd, 1);
   dup2(err_fd, 2);
   // Inherit nothing else (sockets, the database, other uploads).
@@ -60,10 +72,11 @@ void LimitChild(const SandboxLimits& limits, int64_t inherited_bytes, int out_fd
 }
 
 struct Pipes {
+  int in[2] = {-1, -1};
   int out[2] = {-1, -1};
   int err[2] = {-1, -1};
   ~Pipes() {
-    for (int fd : {out[0], out[1], err[0], err[1]}) {
+    for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) {
       if (fd >= 0) close(fd);
     }
   }
@@ -167,7 +180,7 @@ absl::StatusOr<SandboxResult> RunSandboxed(const std::vector<std::string>& argv,
   pid_t pid = fork();
   if (pid < 0) return absl::InternalError(absl::StrCat("sandbox: fork: ", std::strerror(errno)));
   if (pid == 0) {
-    LimitChild(limits, 0, p.out[1], p.err[1]);
+    LimitChild(limits, 0, -1, p.out[1], p.err[1]);
     execve(args[0], args.data(), env);
     const char msg[] = "sandbox: exec failed\n";
     ssize_t ignored = write(2, msg, sizeof(msg) - 1);
@@ -191,12 +204,54 @@ absl::StatusOr<SandboxResult> RunInChild(const std::function<int(int out_fd)>& w
   pid_t pid = fork();
   if (pid < 0) return absl::InternalError(absl::StrCat("sandbox: fork: ", std::strerror(errno)));
   if (pid == 0) {
-    LimitChild(limits, inherited, p.out[1], p.err[1]);
+    LimitChild(limits, inherited, -1, p.out[1], p.err[1]);
     int rc = work(1);
     std::fflush(nullptr);
     _exit(rc);
   }
   return Collect(pid, &p, limits);
+}
+
+absl::StatusOr<StartedChild> StartSandboxed(const std::vector<std::string>& argv,
+                                            const SandboxLimits& limits,
+                                            bool inherit_environment) {
+  if (argv.empty() || argv[0].empty() || argv[0][0] != '/') {
+    return absl::InvalidArgumentError("sandbox: argv[0] must be an absolute path");
+  }
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  char* minimal_env[] = {const_cast<char*>("PATH=/usr/bin:/bin"), const_cast<char*>("LC_ALL=C"),
+                         nullptr};
+  char** env = inherit_environment ? environ : minimal_env;
+  Pipes p;
+  if (absl::Status st = MakePipes(&p); !st.ok()) return st;
+  if (pipe2(p.in, O_CLOEXEC) != 0) {
+    return absl::InternalError(absl::StrCat("sandbox: pipe: ", std::strerror(errno)));
+  }
+  pid_t pid = fork();
+  if (pid < 0) return absl::InternalError(absl::StrCat("sandbox: fork: ", std::strerror(errno)));
+  if (pid == 0) {
+    LimitChild(limits, 0, p.in[0], p.out[1], p.err[1]);
+    execve(args[0], args.data(), env);
+    const char msg[] = "sandbox: exec failed\n";
+    ssize_t ignored = write(2, msg, sizeof(msg) - 1);
+    (void)ignored;
+    _exit(127);
+  }
+  StartedChild c;
+  c.pid = pid;
+  c.in_fd = p.in[1];
+  c.out_fd = p.out[0];
+  c.err_fd = p.err[0];
+  p.in[1] = p.out[0] = p.err[0] = -1;  // the caller's now; the child's ends close with `p`
+  return c;
+}
+
+void KillProcessGroup(int pid) {
+  if (pid <= 0) return;
+  kill(-pid, SIGKILL);
+  kill(pid, SIGKILL);
 }
 
 }  // namespace candies

@@ -17,9 +17,13 @@
 namespace candies {
 
 struct SandboxLimits {
-  int64_t max_memory_bytes = int64_t{4} << 30;  // RLIMIT_AS, on top of what a fork inherits
-  int cpu_seconds = 60;                         // RLIMIT_CPU (then SIGKILL)
-  int64_t max_file_bytes = 0;                   // RLIMIT_FSIZE: 0 = the child writes no file
+  int64_t max_memory_bytes = int64_t{4} << 30;  // RLIMIT_AS, on top of what a fork inherits; 0 = none
+  // RLIMIT_DATA (private writable memory: heap, anonymous mappings); 0 = none.
+  // Unlike RLIMIT_AS it does not count address space reserved but inaccessible
+  // (PROT_NONE), which the CUDA driver reserves by the terabyte.
+  int64_t max_data_bytes = 0;
+  int cpu_seconds = 60;                         // RLIMIT_CPU (then SIGKILL); 0 = none
+  int64_t max_file_bytes = 0;                   // RLIMIT_FSIZE: 0 = the child writes no file; < 0 = any
   double wall_seconds = 120;                    // then the child's process group is killed
   int64_t max_output_bytes = int64_t{1} << 20;  // stdout kept; the rest is drained
 };
@@ -48,5 +52,25 @@ absl::StatusOr<SandboxResult> RunSandboxed(const std::vector<std::string>& argv,
 // CLI): after fork only the calling thread exists in the child.
 absl::StatusOr<SandboxResult> RunInChild(const std::function<int(int out_fd)>& work,
                                          const SandboxLimits& limits);
+
+// A child started by StartSandboxed, still running: the caller writes its
+// stdin through `in_fd`, reads `out_fd`/`err_fd`, closes all three and reaps
+// `pid` (waitpid). Its process group is `pid`.
+struct StartedChild {
+  int pid = -1;
+  int in_fd = -1, out_fd = -1, err_fd = -1;
+};
+
+// fork + exec like RunSandboxed (same rlimits, own process group, dies with the
+// parent, no other descriptor inherited) but returns at once, with pipes to the
+// child's stdin, stdout and stderr; `limits.wall_seconds` is the caller's to
+// enforce. `inherit_environment`: the child gets this process's environment
+// (CUDA_VISIBLE_DEVICES, OMP_NUM_THREADS, ...) instead of PATH and LC_ALL only.
+absl::StatusOr<StartedChild> StartSandboxed(const std::vector<std::string>& argv,
+                                            const SandboxLimits& limits,
+                                            bool inherit_environment);
+
+// SIGKILL to the child's process group and to the child.
+void KillProcessGroup(int pid);
 
 }  // namespace candies

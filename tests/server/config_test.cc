@@ -33,6 +33,29 @@ TEST(ConfigTest, MaxAttemptsDefaultsToTwo) {
   EXPECT_FALSE(ParseDaemonConfig({"--max-attempts", "0"}).ok());
 }
 
+TEST(ConfigTest, WorkerSettings) {
+  auto c = ParseDaemonConfig({});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->executor, "process");
+  EXPECT_EQ(c->worker_max_memory_bytes, int64_t{32} << 30);
+  EXPECT_EQ(c->worker_timeout_seconds, 86400);
+  c = ParseDaemonConfig({"--executor", "thread", "--worker-max-memory-bytes", "0",
+                         "--worker-timeout-seconds", "60", "--worker", "/opt/w"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->executor, "thread");
+  EXPECT_EQ(c->worker_max_memory_bytes, 0);  // 0 = no limit
+  EXPECT_EQ(c->worker_timeout_seconds, 60);
+  EXPECT_EQ(c->worker, "/opt/w");
+  auto bad = ParseDaemonConfig({"--executor", "slurm"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("executor: 'slurm' is not process|thread"),
+            absl::string_view::npos)
+      << bad.status();
+  bad = ParseDaemonConfig({"--worker-timeout-seconds", "-1"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("worker-timeout-seconds"), absl::string_view::npos);
+}
+
 TEST(ConfigTest, ErrorsNameTheKey) {
   auto bad = ParseDaemonConfig({"--workers", "zero"});
   ASSERT_FALSE(bad.ok());

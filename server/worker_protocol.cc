@@ -1,0 +1,134 @@
+#include "server/worker_protocol.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+
+namespace candies::server {
+
+void AppendFrame(const google::protobuf::MessageLite& m, std::string* out) {
+  const size_t n = m.ByteSizeLong();
+  uint8_t len[10];
+  uint8_t* end = google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(n, len);
+  out->append(reinterpret_cast<const char*>(len), static_cast<size_t>(end - len));
+  const size_t at = out->size();
+  out->resize(at + n);
+  m.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(&(*out)[at]));
+}
+
+absl::StatusOr<bool> TakeFrame(std::string* buffer, google::protobuf::MessageLite* m) {
+  uint64_t n = 0;
+  int shift = 0;
+  size_t i = 0;
+  for (;; ++i) {
+    if (i >= buffer->size()) return false;  // the length itself is incomplete
+    if (i >= 10) return absl::DataLossError("worker frame: malformed length");
+    const uint8_t b = static_cast<uint8_t>((*buffer)[i]);
+    n |= static_cast<uint64_t>(b & 0x7f) << shift;
+    shift += 7;
+    if ((b & 0x80) == 0) break;
+  }
+  if (n > static_cast<uint64_t>(kMaxWorkerFrameBytes)) {
+    return absl::DataLossError(
+        absl::StrCat("worker frame: ", n, " bytes, more than ", kMaxWorkerFrameBytes));
+  }
+  const size_t head = i + 1;
+  if (buffer->size() - head < n) return false;
+  if (!m->ParseFromArray(buffer->data() + head, static_cast<int>(n))) {
+    return absl::DataLossError("worker frame: not a valid message");
+  }
+  buffer->erase(0, head + n);
+  return true;
+}
+
+absl::Status WriteAll(int fd, const std::string& bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t w = write(fd, bytes.data() + done, bytes.size() - done);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return absl::UnavailableError(absl::StrCat("write: ", std::strerror(errno)));
+    }
+    done += static_cast<size_t>(w);
+  }
+  return absl::OkStatus();
+}
+
+v1::WorkerJob ToWorkerJob(const JobSpec& s, const std::string& model_dir) {
+  v1::WorkerJob j;
+  j.set_id(s.id);
+  j.set_owner(s.owner);
+  j.set_mod1_path(s.mod1_path);
+  j.set_mod2_path(s.mod2_path);
+  j.set_mod1_kind(static_cast<v1::ModalityKind>(s.mod1_kind));
+  j.set_mod2_kind(static_cast<v1::ModalityKind>(s.mod2_kind));
+  j.set_kind(s.kind);
+  j.set_n_clusters(s.n_clusters);
+  j.set_low_quality(s.low_quality);
+  j.set_preset(s.preset);
+  j.set_seed(s.seed);
+  j.set_labels_key(s.labels_key);
+  j.set_device(s.device);
+  j.set_cluster_method(s.cluster_method);
+  j.set_threads(s.threads);
+  j.set_result_path(s.result_path);
+  j.set_denoised_path(s.denoised_path);
+  j.set_report_path(s.report_path);
+  j.set_pictures_dir(s.pictures_dir);
+  j.set_model_dir(model_dir);
+  j.set_save_model_dir(s.save_model_dir);
+  return j;
+}
+
+JobSpec FromWorkerJob(const v1::WorkerJob& j) {
+  JobSpec s;
+  s.id = j.id();
+  s.owner = j.owner();
+  s.mod1_path = j.mod1_path();
+  s.mod2_path = j.mod2_path();
+  s.mod1_kind = j.mod1_kind();
+  s.mod2_kind = j.mod2_kind();
+  s.kind = j.kind();
+  s.n_clusters = j.n_clusters();
+  s.low_quality = j.low_quality();
+  s.preset = j.preset();
+  s.seed = j.seed();
+  s.labels_key = j.labels_key();
+  s.device = j.device();
+  s.cluster_method = j.cluster_method();
+  s.threads = j.threads();
+  s.result_path = j.result_path();
+  s.denoised_path = j.denoised_path();
+  s.report_path = j.report_path();
+  s.pictures_dir = j.pictures_dir();
+  s.save_model_dir = j.save_model_dir();
+  return s;
+}
+
+v1::WorkerProgress ToWorkerProgress(const ProgressEvent& e) {
+  v1::WorkerProgress p;
+  p.set_stage(e.stage);
+  p.set_step(e.step);
+  p.set_total_steps(e.total_steps);
+  p.set_loss(e.loss);
+  p.set_eta_seconds(e.eta_seconds);
+  p.set_message(e.message);
+  return p;
+}
+
+ProgressEvent FromWorkerProgress(const v1::WorkerProgress& p) {
+  ProgressEvent e;
+  e.stage = p.stage();
+  e.step = p.step();
+  e.total_steps = p.total_steps();
+  e.loss = p.loss();
+  e.eta_seconds = p.eta_seconds();
+  e.message = p.message();
+  return e;
+}
+
+}  // namespace candies::server

@@ -1,0 +1,42 @@
+// The daemon <-> worker wire (proto/candies/v1/worker.proto): messages framed
+// as a varint length and the bytes (protobuf's delimited format), and the
+// conversion between a JobSpec and the WorkerJob a worker receives. No LibTorch.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "candies/v1/worker.pb.h"
+#include "google/protobuf/message_lite.h"
+#include "server/backend.h"
+
+namespace candies::server {
+
+// Largest frame either side accepts; a longer declared length is a protocol error.
+inline constexpr int64_t kMaxWorkerFrameBytes = int64_t{16} << 20;
+
+// Exit code of a worker whose allocation was refused outside a reportable
+// point (operator new's handler): the daemon reports "out of memory".
+inline constexpr int kWorkerOutOfMemoryExit = 3;
+
+// Appends `m` framed to `out`.
+void AppendFrame(const google::protobuf::MessageLite& m, std::string* out);
+
+// Takes the first whole frame off `buffer` into `m`: true when one was there,
+// false when more bytes are needed; an error for an over-long or unparsable frame.
+absl::StatusOr<bool> TakeFrame(std::string* buffer, google::protobuf::MessageLite* m);
+
+// Writes all of `bytes` to `fd` (retrying short writes and EINTR).
+absl::Status WriteAll(int fd, const std::string& bytes);
+
+// The worker's copy of a job. `model_dir` is where the worker loads the
+// applied model from (empty: none).
+v1::WorkerJob ToWorkerJob(const JobSpec& spec, const std::string& model_dir);
+JobSpec FromWorkerJob(const v1::WorkerJob& job);
+
+v1::WorkerProgress ToWorkerProgress(const ProgressEvent& e);
+ProgressEvent FromWorkerProgress(const v1::WorkerProgress& p);
+
+}  // namespace candies::server
