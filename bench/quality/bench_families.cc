@@ -7,7 +7,8 @@
 //                  [--peers 0|1] [--pipeline 0|1] [--threads N] [--keep DIR]
 //                  [--spatial-k K] [--feature-k K] [--ensemble M] [--cluster kmeans|mclust|leiden]
 //                  [--integration-epochs E] [--gae-epochs E] [--smooth-hops H]
-//                  [--full 0|1] [--high-input features|embedding]
+//                  [--full 0|1] [--high-input auto|features|embedding|smoothed]
+//                  [--min-morans-i I]
 //
 // Columns (ARI against the family's domains, project ARI = scikit-learn's):
 //   full      candies, fast preset, kind full (denoise + integrate)
@@ -67,7 +68,10 @@ struct Cell {
   // once / twice, for the full method and the ablation.
   double full_s1 = NAN, full_s2 = NAN, noden_s1 = NAN;
   int64_t layout_k = 0;
-  std::string low;
+  // Multivariate Moran's I of each modality's preprocessed features on the
+  // layout graph (the statistic behind HighInput::kAuto).
+  double mi1 = NAN, mi2 = NAN;
+  std::string low, high_input;  // low-quality modality; the integration input chosen (noden run)
 };
 
 // k-means ARI of adj^hops x.
@@ -75,6 +79,21 @@ double SmoothedAri(const torch::Tensor& adj, torch::Tensor x, int hops, const st
                    uint64_t seed, int64_t k) {
   for (int h = 0; h < hops; ++h) x = torch::mm(adj, x);
   return ClusterAri(x, truth, ClusterMethod::kKmeans, seed, k);
+}
+
+// The smoothing profile of a joint embedding: for h = 0..4 hops over the
+// layout graph, the k-means ARI and the embedding's multivariate Moran's I
+// (what an adaptive smoothing rule could see). One line on stdout.
+void PrintProfile(const std::string& family, uint64_t seed, const char* run, const torch::Tensor& adj,
+                  const KnnResult& lknn, torch::Tensor x, const std::vector<int32_t>& truth, int64_t k) {
+  std::printf("profile %-20s %2lu %-5s", family.c_str(), static_cast<unsigned long>(seed), run);
+  for (int h = 0; h <= 4; ++h) {
+    if (h > 0) x = torch::mm(adj, x);
+    std::printf(" | h%d %.3f mi %.3f", h, ClusterAri(x, truth, ClusterMethod::kKmeans, seed, k),
+                MultivariateMoransI(x, lknn));
+  }
+  std::printf("\n");
+  std::fflush(stdout);
 }
 
 struct Settings {
@@ -172,6 +191,8 @@ absl::StatusOr<Cell> RunCell(const FamilySpec& f, uint64_t seed, const Settings&
   auto lknn = SpatialKnn(coords, a1->n_obs(), 2, layout->k);
   if (!lknn.ok()) return lknn.status();
   auto ladj = NormalizedAdjacency(*lknn, a1->n_obs(), torch::kCPU);
+  c.mi1 = MultivariateMoransI(p1->features, *lknn);
+  c.mi2 = MultivariateMoransI(p2->features, *lknn);
   if (st.pipeline) {
     ModalityInput m1{f.mod1.kind, KindOf(f.mod1.kind), a1}, m2{f.mod2.kind, KindOf(f.mod2.kind), a2};
     o.kind = JobKind::kFull;
@@ -182,6 +203,7 @@ absl::StatusOr<Cell> RunCell(const FamilySpec& f, uint64_t seed, const Settings&
       c.s_full = Since(t0);
       c.full = metrics::AdjustedRandIndex(data->domain, full->clusters);
       c.full_s1 = SmoothedAri(ladj, full->joint, 1, data->domain, seed, k);
+      PrintProfile(f.name, seed, "full", ladj, *lknn, full->joint, data->domain, k);
       c.full_s2 = SmoothedAri(ladj, full->joint, 2, data->domain, seed, k);
       c.low = full->low_quality;
       if (full->denoised.defined())
@@ -194,6 +216,9 @@ absl::StatusOr<Cell> RunCell(const FamilySpec& f, uint64_t seed, const Settings&
     c.s_noden = Since(t0);
     c.noden = metrics::AdjustedRandIndex(data->domain, noden->clusters);
     c.noden_s1 = SmoothedAri(ladj, noden->joint, 1, data->domain, seed, k);
+    PrintProfile(f.name, seed, "noden", ladj, *lknn, noden->joint, data->domain, k);
+    if (const UnsValue* in = noden->uns.Find("integration_input"); in != nullptr && in->Find("chosen"))
+      c.high_input = in->Find("chosen")->str;
   }
   if (st.peers) {
     const std::string dir = st.keep_dir.empty()
@@ -226,10 +251,11 @@ std::vector<FamilySpec> Pick(const std::string& which) {
 
 void PrintCell(const char* name, const std::string& seed, const Cell& c) {
   std::printf("%-20s %5s %6.3f %6.3f %8.3f %6.3f %6.3f %6.3f %6.3f %4s %7.1f %7.1f %6.1f %6.1f %6.2f"
-              "  | %2ld %7.3f %7.3f %8.3f\n", name,
+              "  | %2ld %7.3f %7.3f %8.3f %6.3f %6.3f %s\n", name,
               seed.c_str(), c.full, c.noden, c.denoised, c.mod1, c.mod2, c.naive, c.sglue,
               c.low.empty() ? "-" : c.low.c_str(), c.s_full, c.s_noden, c.s_naive, c.s_sglue,
-              c.s_full / c.s_sglue, static_cast<long>(c.layout_k), c.full_s1, c.full_s2, c.noden_s1);
+              c.s_full / c.s_sglue, static_cast<long>(c.layout_k), c.full_s1, c.full_s2, c.noden_s1, c.mi1, c.mi2,
+              c.high_input.empty() ? "-" : c.high_input.c_str());
   std::fflush(stdout);
 }
 
@@ -264,7 +290,11 @@ int Main(int argc, char** argv) {
     else if (a == "--integration-epochs") st.base.integration.epochs = std::atoll(next().c_str());
     else if (a == "--gae-epochs") st.base.gae.epochs = std::atoll(next().c_str());
     else if (a == "--full") st.full = next() != "0";  // 0: only the --no-denoise ablation
-    else if (a == "--high-input") st.base.integrate_high_features = next() != "embedding";
+    else if (a == "--high-input") {
+      auto h = ParseHighInput(next());
+      if (!h.ok()) { std::fprintf(stderr, "%s\n", std::string(h.status().message()).c_str()); return 2; }
+      st.base.high_input = *h;
+    } else if (a == "--min-morans-i") st.base.high_input_min_morans_i = std::atof(next().c_str());
     else if (a == "--smooth-hops") st.base.joint_smoothing_hops = std::atoll(next().c_str());
     else if (a == "--cluster") {
       auto m = ParseClusterMethod(next());
@@ -274,17 +304,18 @@ int Main(int argc, char** argv) {
   }
   st.base.threads = threads;
   const auto families = Pick(which);
-  std::printf("bench_families: fast preset (cluster %s, joint smoothing hops %ld, ensemble %ld, spatial k %ld, "
-              "feature k %ld), %d seed(s) from %d, torch threads %d, peers %d\n",
-              ClusterMethodName(st.base.cluster.method), static_cast<long>(st.base.joint_smoothing_hops),
+  std::printf("bench_families: fast preset (cluster %s, high input %s (min Moran's I %.2f), joint smoothing "
+              "hops %ld, ensemble %ld, spatial k %ld, feature k %ld), %d seed(s) from %d, torch threads %d, peers %d\n",
+              ClusterMethodName(st.base.cluster.method), HighInputName(st.base.high_input),
+              st.base.high_input_min_morans_i, static_cast<long>(st.base.joint_smoothing_hops),
               static_cast<long>(st.base.integration.ensemble),
               static_cast<long>(st.base.integration.spatial_k), static_cast<long>(st.base.integration.feature_k),
               seeds, seed0, threads > 0 ? threads : torch::get_num_threads(), st.peers ? 1 : 0);
   std::printf("%-20s %5s %6s %6s %8s %6s %6s %6s %6s %4s %7s %7s %6s %6s %6s\n", "family", "seed", "full",
               "noden", "denoised", "mod1", "mod2", "naive", "sglue", "low", "s_full", "s_noden", "s_naive",
               "s_sgl", "ratio");
-  std::printf("%-20s %5s %s | %2s %7s %7s %8s\n", "", "", std::string(112, ' ').c_str(), "lk", "full_s1",
-              "full_s2", "noden_s1");
+  std::printf("%-20s %5s %s | %2s %7s %7s %8s %6s %6s %s\n", "", "", std::string(112, ' ').c_str(), "lk",
+              "full_s1", "full_s2", "noden_s1", "mi1", "mi2", "high_input");
   std::vector<std::pair<FamilySpec, Cell>> means;
   for (const auto& f : families) {
     Cell m;

@@ -7,7 +7,7 @@
 //                 [--temperature T] [--diffusion-epochs E] [--diffusion-patience P] [--sample-steps S]
 //                 [--gae-epochs E] [--integration-epochs E] [--integration-ensemble M]
 //                 [--feature-k K] [--cluster mclust|kmeans|leiden]
-//                 [--high-input features|embedding] [--protein-noise-sd SD]
+//                 [--high-input auto|features|embedding|smoothed] [--protein-noise-sd SD]
 //                 [--device cpu|cuda|auto] [--bf16]   (--bf16: the denoiser's bf16 autocast, CUDA only)
 //                 [--grid G]   (spots per simulated tile side, 36; the GPU check's CPU smoke uses 12)
 #include <sys/resource.h>
@@ -207,11 +207,12 @@ int Main(int argc, char** argv) {
   if (diff_epochs > 0) o.diffusion.max_epochs = diff_epochs;
   if (sample_steps > 0) o.diffusion.sample_steps = sample_steps;
   if (diff_patience >= 0) o.diffusion.patience = diff_patience;
-  if (high_input != "features" && high_input != "embedding") {
-    std::fprintf(stderr, "--high-input: '%s' is not features|embedding\n", high_input.c_str());
+  auto hi = ParseHighInput(high_input);
+  if (!hi.ok()) {
+    std::fprintf(stderr, "--high-input: %s\n", std::string(hi.status().message()).c_str());
     return 2;
   }
-  o.integrate_high_features = high_input == "features";
+  o.high_input = *hi;
   if (gae_epochs > 0) o.gae.epochs = gae_epochs;
   if (integration_epochs > 0) o.integration.epochs = integration_epochs;
   if (feature_k > 0) o.integration.feature_k = feature_k;

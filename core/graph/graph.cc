@@ -170,4 +170,16 @@ torch::Tensor RowStandardizedWeights(const KnnResult& knn, int64_t n) {
   return torch::sparse_coo_tensor(indices, values, {n, n}).coalesce();
 }
 
+double MultivariateMoransI(const torch::Tensor& x, const KnnResult& knn) {
+  const int64_t n = x.size(0);
+  if (n < 2 || knn.k < 1) return 0.0;
+  torch::Tensor xc = x.to(torch::kCPU, torch::kFloat64);
+  xc = xc - xc.mean(0, /*keepdim=*/true);
+  const double denom = xc.pow(2).sum().item<double>();
+  if (!(denom > 0)) return 0.0;
+  torch::Tensor w = RowStandardizedWeights(knn, n).to(torch::kFloat64);
+  const double num = (xc * torch::mm(w, xc)).sum().item<double>();
+  return num / denom;
+}
+
 }  // namespace candies

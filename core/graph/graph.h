@@ -34,4 +34,13 @@ torch::Tensor NormalizedAdjacency(const KnnResult& knn, int64_t n, const torch::
 // Row-standardised spatial weights (no self-loops), for Moran's I.
 torch::Tensor RowStandardizedWeights(const KnnResult& knn, int64_t n);
 
+// Multivariate Moran's I of the rows of `x` (N x d, any device) over the kNN
+// graph: sum_i <x_i - m, mean_{j in N(i)} x_j - m> / sum_i |x_i - m|^2, i.e.
+// the share of the features' variance that neighbours share. About 0 for
+// per-spot noise, near 1 for features that vary only between spatial domains;
+// for signal plus independent noise it estimates the signal's share of the
+// variance. Used to judge whether a modality's features are clean enough to
+// enter the integration as they are (docs/SCIENCE.md, "Tissue families").
+double MultivariateMoransI(const torch::Tensor& x, const KnnResult& knn);
+
 }  // namespace candies

@@ -18,6 +18,7 @@
 #include "core/graph/graph.h"
 #include "core/graph/layout.h"
 #include "core/metrics/metrics.h"
+#include "core/pipeline/integration_input.h"
 #include "core/pipeline/modality_selection.h"
 #include "core/pipeline/trained_model_internal.h"
 #include "core/runtime/runtime.h"
@@ -63,6 +64,26 @@ absl::StatusOr<LowQuality> ParseLowQuality(absl::string_view text) {
   if (t == "mod1") return LowQuality::kMod1;
   if (t == "mod2") return LowQuality::kMod2;
   return absl::InvalidArgumentError(absl::StrCat("low_quality: '", t, "' is not auto|mod1|mod2"));
+}
+
+absl::StatusOr<HighInput> ParseHighInput(absl::string_view text) {
+  const std::string t = absl::AsciiStrToLower(text);
+  if (t == "auto") return HighInput::kAuto;
+  if (t == "features") return HighInput::kFeatures;
+  if (t == "embedding") return HighInput::kEmbedding;
+  if (t == "smoothed") return HighInput::kSmoothed;
+  return absl::InvalidArgumentError(
+      absl::StrCat("high_input: '", t, "' is not auto|features|embedding|smoothed"));
+}
+
+const char* HighInputName(HighInput input) {
+  switch (input) {
+    case HighInput::kAuto: return "auto";
+    case HighInput::kFeatures: return "features";
+    case HighInput::kEmbedding: return "embedding";
+    case HighInput::kSmoothed: return "smoothed";
+  }
+  return "?";
 }
 
 PipelineOptions PipelineOptions::FromPreset(Preset preset) {
@@ -226,8 +247,10 @@ UnsValue Params(const PipelineOptions& o) {
   p.Set("spatial_k", UnsValue::Int(o.integration.spatial_k));
   p.Set("feature_k", UnsValue::Int(o.integration.feature_k));
   p.Set("contrastive_batch", UnsValue::Int(o.integration.contrastive_batch));
-  p.Set("integration_high_input", UnsValue::String(o.integrate_high_features ? "features" : "embedding"));
+  p.Set("integration_high_input", UnsValue::String(HighInputName(o.high_input)));
   p.Set("joint_smoothing_hops", UnsValue::Int(o.joint_smoothing_hops));
+  p.Set("joint_smoothing_auto", UnsValue::Bool(o.joint_smoothing_auto));
+  p.Set("joint_smoothing_min_morans_i", UnsValue::Float(o.joint_smoothing_min_morans_i));
   p.Set("labels_key", UnsValue::String(o.labels_key));
   return p;
 }
@@ -254,6 +277,10 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
     return absl::InvalidArgumentError(absl::StrCat("joint_smoothing_hops: must be in [0, ",
                                                    kMaxJointSmoothingHops, "] (got ",
                                                    options.joint_smoothing_hops, ")"));
+  if (options.joint_smoothing_max_auto_hops < 0 || options.joint_smoothing_max_auto_hops > kMaxJointSmoothingHops)
+    return absl::InvalidArgumentError(absl::StrCat("joint_smoothing_max_auto_hops: must be in [0, ",
+                                                   kMaxJointSmoothingHops, "] (got ",
+                                                   options.joint_smoothing_max_auto_hops, ")"));
   if (n <= need)
     return absl::InvalidArgumentError(absl::StrCat("n_obs: ", n, " spots is too few for k = ", need,
                                                    " neighbours (need more than k)"));
@@ -519,11 +546,14 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
     } else {
       // Integration: feature graphs on each modality's input, spatial graph shared.
       t0 = Clock::now();
-      if (options.integrate_high_features) {
+      {
         // The high-quality modality is preprocessed in every path (with a
         // trained model too: the model's features and loadings).
         const std::optional<PreprocessedModality>& ph = low == 1 ? p2 : p1;
-        (low == 1 ? in2 : in1) = ph->features;
+        CANDIES_ASSIGN_OR_RETURN(HighInputChoice hc,
+                                 ChooseHighInput(ph->features, result.spatial, options, device));
+        if (hc.features.defined()) (low == 1 ? in2 : in1) = hc.features;
+        uns.Set("integration_input", hc.uns);
       }
       IntegrationGraphs graphs;
       CANDIES_ASSIGN_OR_RETURN(KnnResult sk,
@@ -543,18 +573,10 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
                                TrainIntegration(in1, in2, graphs, options.integration, device,
                                                 progress, cancel));
       result.joint = ir.joint;
-      if (options.joint_smoothing_hops > 0) {
-        CANDIES_ASSIGN_OR_RETURN(LayoutNeighbours layout, DeriveLayoutNeighbours(result.spatial, n));
-        CANDIES_ASSIGN_OR_RETURN(KnnResult lk, SpatialKnn(result.spatial, n, 2, layout.k));
-        torch::Tensor a = NormalizedAdjacency(lk, n, device);
-        torch::Tensor z = result.joint.to(device);
-        for (int64_t h = 0; h < options.joint_smoothing_hops; ++h) z = torch::mm(a, z);
-        result.joint = z.to(torch::kCPU).contiguous();
-        UnsValue lu = UnsValue::Map();
-        lu.Set("lattice", UnsValue::Bool(layout.lattice));
-        lu.Set("spacing", UnsValue::Float(layout.spacing));
-        lu.Set("k", UnsValue::Int(layout.k));
-        uns.Set("layout", lu);
+      if (options.joint_smoothing_hops > 0 || options.joint_smoothing_auto) {
+        CANDIES_ASSIGN_OR_RETURN(JointSmoothing js, SmoothJoint(result.joint, result.spatial, options, device));
+        result.joint = std::move(js.joint);
+        uns.Set("layout", std::move(js.uns));
       }
       if (stage_done("integrate", t0)) return absl::CancelledError("cancelled after integration");
       t0 = Clock::now();

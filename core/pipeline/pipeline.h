@@ -41,6 +41,15 @@ const char* JobKindName(JobKind kind);
 enum class LowQuality { kAuto, kMod1, kMod2 };
 absl::StatusOr<LowQuality> ParseLowQuality(absl::string_view text);  // "auto" | "mod1" | "mod2"
 
+// What the integration takes for the high-quality modality (the one that was
+// not denoised): its preprocessed features (PCA / LSI), its GAE embedding, the
+// features averaged once over the layout's neighbourhood, or kAuto: the rule
+// of docs/SCIENCE.md ("Integration input"), decided per section from the
+// features' spatial coherence (MultivariateMoransI, core/graph/graph.h).
+enum class HighInput { kAuto, kFeatures, kEmbedding, kSmoothed };
+absl::StatusOr<HighInput> ParseHighInput(absl::string_view text);  // "auto" | "features" | "embedding" | "smoothed"
+const char* HighInputName(HighInput input);
+
 // GaeOptions (core/models/gae.h) and IntegrationOptions (core/models/integration.h)
 // are the per-stage settings.
 
@@ -77,20 +86,33 @@ struct PipelineOptions {
   // kFull / kDenoise: return the trained model in PipelineResult::trained_model.
   bool keep_trained_model = false;
   bool keep_raw_in_denoised = true;  // layers["raw"] in the denoised AnnData
-  // The integration's input for the high-quality modality: its preprocessed
-  // features (PCA / LSI; the paper's "enhanced multi-omics data" for the
-  // modality that was not denoised), or, when false, its GAE embedding (the
-  // authors' tutorial). The GAE embedding has been through two spatial graph
-  // convolutions already; the integration's spatial view adds a third, which
-  // erodes domain corners (docs/SCIENCE.md, "graph ceiling"). The low-quality
-  // modality always enters as its (denoised) embedding.
-  bool integrate_high_features = true;
+  // The integration's input for the high-quality modality (HighInput above).
+  // Features keep domain corners sharp (the GAE embedding has been through two
+  // spatial graph convolutions and the integration adds a third: docs/SCIENCE.md,
+  // "graph ceiling"), but carry the modality's per-spot noise into the joint
+  // embedding when the modality is itself noisy. The low-quality modality
+  // always enters as its (denoised) embedding.
+  HighInput high_input = HighInput::kFeatures;
+  // kAuto: features when their multivariate Moran's I on the layout graph is
+  // at least this, else the `high_input_fallback`.
+  double high_input_min_morans_i = 0.5;
+  HighInput high_input_fallback = HighInput::kEmbedding;
   // Spatial smoothing of the joint embedding before clustering: X_candies =
   // A^h Z, with A the normalised adjacency (self-loops included) of the
   // layout's own neighbourhood (DeriveLayoutNeighbours, core/graph/layout.h:
   // 4 on a square grid, 6 on a hexagonal lattice, 6 nearest on irregular
   // positions). 0: off. Why: docs/SCIENCE.md, "Tissue families".
   int64_t joint_smoothing_hops = 0;
+  // When joint_smoothing_hops is 0: smooth adaptively. While the joint
+  // embedding's multivariate Moran's I on the layout graph (the share of its
+  // variance that neighbouring spots share) is below `joint_smoothing_min_morans_i`,
+  // apply one more hop, at most `joint_smoothing_max_auto_hops`. A clean joint
+  // embedding (Moran's I >= 0.8) is left alone, so domain corners stay sharp;
+  // one dominated by per-spot noise is averaged. Chosen on the tuning families
+  // only (docs/SCIENCE.md, "Adaptive joint smoothing").
+  bool joint_smoothing_auto = true;
+  double joint_smoothing_min_morans_i = 0.8;
+  int64_t joint_smoothing_max_auto_hops = 2;
   // Marker features per domain (Wilcoxon rank-sum, scanpy's rank_genes_groups)
   // of the RNA modality (else mod1), in uns["rank_genes_groups"].
   bool rank_markers = true;

@@ -121,14 +121,14 @@ TEST(PipelineTest, EndToEndSmallGridIsAccurateAndDeterministic) {
 
 // What the integration consumes: the low-quality modality's embedding and the
 // high-quality modality's preprocessed features (or its GAE embedding when
-// integrate_high_features is off). Rebuilt here from the pieces the result
+// high_input is kEmbedding). Rebuilt here from the pieces the result
 // exposes, the joint embedding must come out bit for bit the same.
 TEST(PipelineTest, IntegrationTakesTheHighQualityFeaturesByDefault) {
   Inputs in = Small();
   for (bool high_features : {true, false}) {
     SCOPED_TRACE(high_features ? "features" : "embedding");
     PipelineOptions o = SmallOptions();
-    o.integrate_high_features = high_features;
+    o.high_input = high_features ? HighInput::kFeatures : HighInput::kEmbedding;
     // One of the two runs also smooths the joint embedding (checked below).
     o.joint_smoothing_hops = high_features ? 1 : 0;
     auto r = RunPipeline(in.rna, in.prot, o);
@@ -161,19 +161,31 @@ TEST(PipelineTest, IntegrationTakesTheHighQualityFeaturesByDefault) {
     auto ir = TrainIntegration(r->emb_mod1, high, g, o.integration, torch::kCPU);
     ASSERT_TRUE(ir.ok()) << ir.status();
     // Then the joint embedding is smoothed over the layout's graph (the 20 x 20
-    // grid: its 4 neighbours), joint_smoothing_hops times.
+    // grid: its 4 neighbours): joint_smoothing_hops times when fixed, else by
+    // the adaptive rule (hops while Moran's I < joint_smoothing_min_morans_i).
     torch::Tensor joint = ir->joint;
+    const UnsValue* lu = r->uns.Find("layout");
+    ASSERT_NE(lu, nullptr);
+    const int64_t hops = lu->Find("hops")->i;
     if (o.joint_smoothing_hops > 0) {
-      auto layout = DeriveLayoutNeighbours(r->spatial, n);
-      ASSERT_TRUE(layout.ok()) << layout.status();
-      EXPECT_TRUE(layout->lattice);
-      EXPECT_EQ(layout->k, 4);
-      auto lk = SpatialKnn(r->spatial, n, 2, layout->k);
-      ASSERT_TRUE(lk.ok());
-      auto a = NormalizedAdjacency(*lk, n, torch::kCPU);
-      for (int64_t h = 0; h < o.joint_smoothing_hops; ++h) joint = torch::mm(a, joint);
-      ASSERT_FALSE(torch::equal(joint, ir->joint));
+      EXPECT_EQ(hops, o.joint_smoothing_hops);
+      EXPECT_EQ(lu->Find("rule")->str, "fixed");
+    } else {
+      EXPECT_EQ(lu->Find("rule")->str, "auto");
+      EXPECT_EQ(hops > 0, lu->Find("morans_i_before")->f < o.joint_smoothing_min_morans_i);
+      if (hops < o.joint_smoothing_max_auto_hops)
+        EXPECT_GE(lu->Find("morans_i_after")->f, o.joint_smoothing_min_morans_i);
     }
+    auto layout = DeriveLayoutNeighbours(r->spatial, n);
+    ASSERT_TRUE(layout.ok()) << layout.status();
+    EXPECT_TRUE(layout->lattice);
+    EXPECT_EQ(layout->k, 4);
+    auto lk = SpatialKnn(r->spatial, n, 2, layout->k);
+    ASSERT_TRUE(lk.ok());
+    EXPECT_NEAR(MultivariateMoransI(ir->joint, *lk), lu->Find("morans_i_before")->f, 1e-4);
+    auto a = NormalizedAdjacency(*lk, n, torch::kCPU);
+    for (int64_t h = 0; h < hops; ++h) joint = torch::mm(a, joint);
+    if (hops > 0) ASSERT_FALSE(torch::equal(joint, ir->joint));
     EXPECT_TRUE(torch::equal(joint, r->joint));
   }
 }

@@ -95,5 +95,31 @@ TEST(Graph, NormalizedAdjacencyIsSymmetricWithSelfLoops) {
   EXPECT_EQ(w[0][0].item<float>(), 0.0f);
 }
 
+// Multivariate Moran's I: ~0 for per-spot noise, ~1 for features that change
+// only between two halves of a grid, and the signal's share of the variance
+// for signal plus noise.
+TEST(Graph, MultivariateMoransISeparatesNoiseFromSpatialSignal) {
+  std::vector<float> xy;
+  const int side = 30;
+  for (int r = 0; r < side; ++r)
+    for (int c = 0; c < side; ++c) xy.insert(xy.end(), {float(c), float(r)});
+  const int64_t n = side * side;
+  auto knn = SpatialKnn(xy, n, 2, 4);
+  ASSERT_TRUE(knn.ok()) << knn.status();
+  torch::manual_seed(3);
+  torch::Tensor noise = torch::randn({n, 5});
+  torch::Tensor halves = torch::zeros({n, 5});
+  for (int64_t i = 0; i < n; ++i)
+    if (xy[2 * i] >= side / 2) halves[i] = torch::ones({5});
+  const double i_noise = MultivariateMoransI(noise, *knn);
+  const double i_signal = MultivariateMoransI(halves, *knn);
+  // Signal variance 0.25 per column, noise variance 0.25: half of it is shared.
+  const double i_mixed = MultivariateMoransI(halves + 0.5 * noise, *knn);
+  EXPECT_LT(std::abs(i_noise), 0.05);
+  EXPECT_GT(i_signal, 0.95);
+  EXPECT_NEAR(i_mixed, 0.5 * i_signal, 0.06);
+  EXPECT_EQ(MultivariateMoransI(torch::ones({n, 3}), *knn), 0.0) << "constant features: no variance";
+}
+
 }  // namespace
 }  // namespace candies

@@ -1,0 +1,84 @@
+#include "core/pipeline/integration_input.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "core/graph/graph.h"
+#include "core/graph/layout.h"
+#include "core/util/status_macros.h"
+
+namespace candies {
+
+absl::StatusOr<HighInputChoice> ChooseHighInput(const torch::Tensor& features,
+                                                const std::vector<float>& spatial,
+                                                const PipelineOptions& options,
+                                                const torch::Device& device) {
+  HighInputChoice out;
+  out.uns = UnsValue::Map();
+  out.morans_i = NAN;
+  HighInput want = options.high_input;
+  if (want == HighInput::kFeatures) {
+    out.chosen = want;
+    out.features = features;
+    out.uns.Set("chosen", UnsValue::String(HighInputName(want)));
+    return out;
+  }
+  if (want == HighInput::kEmbedding) {
+    out.chosen = want;
+    out.uns.Set("chosen", UnsValue::String(HighInputName(want)));
+    return out;
+  }
+  if (options.high_input_fallback == HighInput::kAuto)
+    return absl::InvalidArgumentError("high_input_fallback: must not be auto");
+  const int64_t n = features.size(0);
+  CANDIES_ASSIGN_OR_RETURN(LayoutNeighbours layout, DeriveLayoutNeighbours(spatial, n));
+  CANDIES_ASSIGN_OR_RETURN(KnnResult knn, SpatialKnn(spatial, n, 2, layout.k));
+  out.uns.Set("layout_k", UnsValue::Int(layout.k));
+  out.uns.Set("layout_lattice", UnsValue::Bool(layout.lattice));
+  if (want == HighInput::kAuto) {
+    out.morans_i = MultivariateMoransI(features, knn);
+    out.uns.Set("morans_i", UnsValue::Float(out.morans_i));
+    out.uns.Set("min_morans_i", UnsValue::Float(options.high_input_min_morans_i));
+    want = out.morans_i >= options.high_input_min_morans_i ? HighInput::kFeatures
+                                                           : options.high_input_fallback;
+  }
+  out.chosen = want;
+  out.uns.Set("chosen", UnsValue::String(HighInputName(want)));
+  if (want == HighInput::kFeatures) {
+    out.features = features;
+  } else if (want == HighInput::kSmoothed) {
+    torch::Tensor a = NormalizedAdjacency(knn, n, device);
+    out.features = torch::mm(a, features.to(device)).to(features.device()).contiguous();
+  }
+  return out;
+}
+
+absl::StatusOr<JointSmoothing> SmoothJoint(const torch::Tensor& joint, const std::vector<float>& spatial,
+                                           const PipelineOptions& options, const torch::Device& device) {
+  JointSmoothing out;
+  const int64_t n = joint.size(0);
+  CANDIES_ASSIGN_OR_RETURN(LayoutNeighbours layout, DeriveLayoutNeighbours(spatial, n));
+  CANDIES_ASSIGN_OR_RETURN(KnnResult knn, SpatialKnn(spatial, n, 2, layout.k));
+  out.uns = UnsValue::Map();
+  out.uns.Set("lattice", UnsValue::Bool(layout.lattice));
+  out.uns.Set("spacing", UnsValue::Float(layout.spacing));
+  out.uns.Set("k", UnsValue::Int(layout.k));
+  const bool fixed = options.joint_smoothing_hops > 0;
+  torch::Tensor a = NormalizedAdjacency(knn, n, device);
+  torch::Tensor z = joint.to(device);
+  double mi = MultivariateMoransI(z, knn);
+  out.uns.Set("morans_i_before", UnsValue::Float(mi));
+  const int64_t max_hops = fixed ? options.joint_smoothing_hops : options.joint_smoothing_max_auto_hops;
+  while (out.hops < max_hops && (fixed || mi < options.joint_smoothing_min_morans_i)) {
+    z = torch::mm(a, z);
+    ++out.hops;
+    mi = MultivariateMoransI(z, knn);
+  }
+  out.uns.Set("hops", UnsValue::Int(out.hops));
+  out.uns.Set("morans_i_after", UnsValue::Float(mi));
+  out.uns.Set("rule", UnsValue::String(fixed ? "fixed" : "auto"));
+  out.joint = z.to(torch::kCPU, torch::kFloat32).contiguous();
+  return out;
+}
+
+}  // namespace candies

@@ -1,0 +1,53 @@
+// What goes into the integration and what comes out of it before clustering
+// (issue 13): the high-quality modality's input (HighInput) and the spatial
+// smoothing of the joint embedding, rules kept apart from the pipeline so they
+// can be tested and read on their own. Rationale and numbers: docs/SCIENCE.md,
+// "Integration input".
+//
+// Owner: pipeline area. Consumer: pipeline.cc.
+#pragma once
+
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/status/statusor.h"
+#include "core/io/anndata.h"
+#include "core/pipeline/pipeline.h"
+
+namespace candies {
+
+struct HighInputChoice {
+  HighInput chosen = HighInput::kFeatures;  // never kAuto
+  // The tensor to use; undefined for kEmbedding (the GAE embedding stays).
+  torch::Tensor features;
+  double morans_i = 0;  // of `features` on the layout graph (NaN when not computed)
+  UnsValue uns;         // uns["candies"]["integration_input"]: chosen, rule, Moran's I, layout k
+};
+
+// `features`: the high-quality modality's preprocessed features (N x d);
+// `spatial`: N x 2 coordinates. kAuto computes the features' multivariate
+// Moran's I over the layout's own neighbourhood (DeriveLayoutNeighbours) and
+// takes the features when it is >= options.high_input_min_morans_i, else
+// options.high_input_fallback. kSmoothed averages the features once over the
+// same neighbourhood (normalised adjacency with self-loops).
+absl::StatusOr<HighInputChoice> ChooseHighInput(const torch::Tensor& features,
+                                                const std::vector<float>& spatial,
+                                                const PipelineOptions& options,
+                                                const torch::Device& device);
+
+struct JointSmoothing {
+  torch::Tensor joint;  // the smoothed (or untouched) joint embedding, CPU float32
+  int64_t hops = 0;
+  UnsValue uns;         // uns["candies"]["layout"]: lattice, spacing, k, hops, Moran's I before / after
+};
+
+// Fixed options.joint_smoothing_hops > 0: that many hops. Otherwise, with
+// joint_smoothing_auto: hops while the embedding's multivariate Moran's I on
+// the layout graph is below joint_smoothing_min_morans_i, at most
+// joint_smoothing_max_auto_hops. One hop: X <- A X, A the layout's normalised
+// adjacency with self-loops (DeriveLayoutNeighbours, core/graph/layout.h).
+absl::StatusOr<JointSmoothing> SmoothJoint(const torch::Tensor& joint, const std::vector<float>& spatial,
+                                           const PipelineOptions& options, const torch::Device& device);
+
+}  // namespace candies

@@ -1,0 +1,93 @@
+#include "core/pipeline/integration_input.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "core/graph/graph.h"
+
+namespace candies {
+namespace {
+
+// A 24 x 24 grid whose left and right halves differ in `signal` features, plus
+// per-spot noise of sd `noise_sd`.
+struct Section {
+  std::vector<float> xy;
+  torch::Tensor features;
+};
+Section Halves(double noise_sd) {
+  Section s;
+  const int side = 24;
+  for (int r = 0; r < side; ++r)
+    for (int c = 0; c < side; ++c) s.xy.insert(s.xy.end(), {float(c), float(r)});
+  const int64_t n = side * side;
+  torch::manual_seed(11);
+  s.features = noise_sd * torch::randn({n, 8});
+  for (int64_t i = 0; i < n; ++i)
+    if (s.xy[2 * i] >= side / 2) s.features[i] += 1.0;
+  return s;
+}
+
+TEST(IntegrationInputTest, AutoKeepsCoherentFeaturesAndFallsBackOnNoisyOnes) {
+  PipelineOptions o;
+  o.high_input = HighInput::kAuto;
+  o.high_input_min_morans_i = 0.3;
+  o.high_input_fallback = HighInput::kEmbedding;
+  const Section clean = Halves(0.3), noisy = Halves(3.0);
+  auto c = ChooseHighInput(clean.features, clean.xy, o, torch::kCPU);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->chosen, HighInput::kFeatures);
+  EXPECT_GT(c->morans_i, 0.3);
+  EXPECT_TRUE(torch::equal(c->features, clean.features));
+  ASSERT_NE(c->uns.Find("chosen"), nullptr);
+  EXPECT_EQ(c->uns.Find("chosen")->str, "features");
+  EXPECT_EQ(c->uns.Find("layout_k")->i, 4) << "a square grid's own neighbourhood";
+
+  auto d = ChooseHighInput(noisy.features, noisy.xy, o, torch::kCPU);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->chosen, HighInput::kEmbedding);
+  EXPECT_LT(d->morans_i, 0.3);
+  EXPECT_FALSE(d->features.defined()) << "the GAE embedding stays the input";
+  EXPECT_NEAR(d->uns.Find("morans_i")->f, d->morans_i, 1e-12);
+}
+
+TEST(IntegrationInputTest, SmoothedAveragesOverTheLayoutNeighbourhood) {
+  PipelineOptions o;
+  o.high_input = HighInput::kSmoothed;
+  const Section s = Halves(1.0);
+  auto c = ChooseHighInput(s.features, s.xy, o, torch::kCPU);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->chosen, HighInput::kSmoothed);
+  auto knn = SpatialKnn(s.xy, s.features.size(0), 2, 4);
+  ASSERT_TRUE(knn.ok());
+  torch::Tensor expect = torch::mm(NormalizedAdjacency(*knn, s.features.size(0), torch::kCPU), s.features);
+  EXPECT_TRUE(torch::allclose(c->features, expect, 1e-5, 1e-6));
+  // Averaging removes per-spot noise: the smoothed features are more coherent.
+  EXPECT_GT(MultivariateMoransI(c->features, *knn), MultivariateMoransI(s.features, *knn) + 0.2);
+}
+
+TEST(IntegrationInputTest, FixedChoicesNeedNoCoordinatesAndAutoFallbackMustBeFixed) {
+  const Section s = Halves(1.0);
+  PipelineOptions o;
+  o.high_input = HighInput::kEmbedding;
+  auto e = ChooseHighInput(s.features, {}, o, torch::kCPU);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_FALSE(e->features.defined());
+  o.high_input = HighInput::kAuto;
+  o.high_input_fallback = HighInput::kAuto;
+  auto bad = ChooseHighInput(s.features, s.xy, o, torch::kCPU);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("high_input_fallback"), std::string::npos);
+}
+
+TEST(IntegrationInputTest, ParseNamesTheField) {
+  EXPECT_EQ(*ParseHighInput("Auto"), HighInput::kAuto);
+  EXPECT_EQ(*ParseHighInput("smoothed"), HighInput::kSmoothed);
+  auto bad = ParseHighInput("pcs");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("high_input"), std::string::npos);
+  for (HighInput h : {HighInput::kAuto, HighInput::kFeatures, HighInput::kEmbedding, HighInput::kSmoothed})
+    EXPECT_EQ(*ParseHighInput(HighInputName(h)), h);
+}
+
+}  // namespace
+}  // namespace candies
