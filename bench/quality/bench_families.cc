@@ -47,6 +47,7 @@
 #include "core/pipeline/pipeline.h"
 #include "core/preprocess/preprocess.h"
 #include "core/runtime/runtime.h"
+#include "core/runtime/threads.h"
 #include "core/sim/families.h"
 
 namespace candies {
@@ -305,12 +306,13 @@ int Main(int argc, char** argv) {
   st.base.threads = threads;
   const auto families = Pick(which);
   std::printf("bench_families: fast preset (cluster %s, high input %s (min Moran's I %.2f), joint smoothing "
-              "hops %ld, ensemble %ld, spatial k %ld, feature k %ld), %d seed(s) from %d, torch threads %d, peers %d\n",
+              "hops %ld (auto %d, min Moran's I %.2f), ensemble %ld, spatial k %ld, feature k %ld), %d seed(s) from %d, %s, peers %d\n",
               ClusterMethodName(st.base.cluster.method), HighInputName(st.base.high_input),
               st.base.high_input_min_morans_i, static_cast<long>(st.base.joint_smoothing_hops),
+              st.base.joint_smoothing_auto ? 1 : 0, st.base.joint_smoothing_min_morans_i,
               static_cast<long>(st.base.integration.ensemble),
               static_cast<long>(st.base.integration.spatial_k), static_cast<long>(st.base.integration.feature_k),
-              seeds, seed0, threads > 0 ? threads : torch::get_num_threads(), st.peers ? 1 : 0);
+              seeds, seed0, candies::DescribeThreads(candies::ConfigureThreads(threads)).c_str(), st.peers ? 1 : 0);
   std::printf("%-20s %5s %6s %6s %8s %6s %6s %6s %6s %4s %7s %7s %6s %6s %6s\n", "family", "seed", "full",
               "noden", "denoised", "mod1", "mod2", "naive", "sglue", "low", "s_full", "s_noden", "s_naive",
               "s_sgl", "ratio");

@@ -31,6 +31,7 @@
 #include "core/preprocess/preprocess.h"
 #include "core/runtime/cuda_memory.h"
 #include "core/runtime/runtime.h"
+#include "core/runtime/threads.h"
 #include "core/sim/simulator.h"
 
 namespace candies {
@@ -225,9 +226,9 @@ int Main(int argc, char** argv) {
   o.threads = threads;
   std::printf("device %s, bf16 autocast %s\n", device.c_str(), bf16 ? "on" : "off");
   std::printf("preset %s, kind %s, integration input of the clean modality: %s, integration ensemble %ld, "
-              "torch threads %d\n",
+              "%s\n",
               preset.c_str(), JobKindName(o.kind), high_input.c_str(), static_cast<long>(o.integration.ensemble),
-              threads > 0 ? threads : torch::get_num_threads());
+              candies::DescribeThreads(candies::ConfigureThreads(threads)).c_str());
 
   if (n_spots > 0) {
     SimulatorOptions so;

@@ -4,7 +4,8 @@
 // whole-method GPU figure (355 s). Quality on the synthetic problem
 // low = f(high) + noise is printed as |denoised - f| / |low - f|.
 //
-// Usage: bench_speed [--device=cpu|cuda|auto] [--paper_full] [--n=1296] [--bf16] [--fast_only]
+// Usage: bench_speed [--device=cpu|cuda|auto] [--paper_full] [--n=1296] [--bf16] [--fast_only] [--threads=N]
+//   --threads: CPU thread budget (0: the cores available; core/runtime/threads.h).
 //   --bf16: the denoiser's bf16 autocast (CUDA only; fp32 losses).
 //   The fast preset always runs in full (3 folds). The paper preset on a CPU is
 //   extrapolated from a few epochs and 10 sampling steps unless --paper_full.
@@ -22,6 +23,7 @@
 #include "core/pipeline/pipeline.h"
 #include "core/runtime/cuda_memory.h"
 #include "core/runtime/runtime.h"
+#include "core/runtime/threads.h"
 #include "core/sim/simulator.h"
 
 namespace {
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
   bool sweep = false;
   bool whole = true;  // also time the whole method (candies run, fast preset) on the simulator
   int64_t n = 1296;
+  int threads = 0;
   candies::DiffusionOptions fast = candies::FastDiffusionOptions();
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--device=", 9) == 0) device_spec = argv[i] + 9;
@@ -60,12 +63,14 @@ int main(int argc, char** argv) {
     else if (std::strncmp(argv[i], "--steps=", 8) == 0) fast.sample_steps = std::stoll(argv[i] + 8);
     else if (std::strncmp(argv[i], "--lr_step=", 10) == 0) fast.lr_step = std::stoll(argv[i] + 10);
     else if (std::strncmp(argv[i], "--n=", 4) == 0) n = std::stoll(argv[i] + 4);
+    else if (std::strncmp(argv[i], "--threads=", 10) == 0) threads = std::stoi(argv[i] + 10);
     else {
-      std::fprintf(stderr, "usage: %s [--device=auto|cpu|cuda] [--paper_full] [--sweep] [--no_pipeline] [--no_center] [--n=1296] [--hidden= --depth= --heads= --epochs= --batch= --T= --steps= --lr_step=]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--device=auto|cpu|cuda] [--paper_full] [--sweep] [--no_pipeline] [--no_center] [--n=1296] [--threads=N] [--hidden= --depth= --heads= --epochs= --batch= --T= --steps= --lr_step=]\n", argv[0]);
       return 2;
     }
   }
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  std::printf("%s\n", candies::DescribeThreads(candies::ConfigureThreads(threads)).c_str());
   auto device = candies::ResolveDevice(device_spec);
   if (!device.ok()) {
     std::fprintf(stderr, "%s\n", device.status().ToString().c_str());
@@ -147,7 +152,7 @@ int main(int argc, char** argv) {
   paper.bf16_autocast = bf16;
   if (!fast_only) run("paper", paper, paper_full || device->is_cuda());
 
-  std::printf("diffusion denoiser, N=%lld spots, d=%lld low, c=%lld cond, 3 folds, device %s, %d threads\n",
+  std::printf("diffusion denoiser, N=%lld spots, d=%lld low, c=%lld cond, 3 folds, device %s, torch intra-op threads %d\n",
               static_cast<long long>(n), static_cast<long long>(d), static_cast<long long>(c),
               candies::DeviceName(*device).c_str(), torch::get_num_threads());
   std::printf("%-6s %10s %12s %10s %10s %10s %12s %s\n", "preset", "fold-ep", "s/fold-ep", "train_s",
@@ -166,6 +171,7 @@ int main(int argc, char** argv) {
     candies::PipelineOptions po = candies::PipelineOptions::FromPreset(candies::Preset::kFast);
     po.n_clusters = 5;
     po.device = device_spec;
+    po.threads = threads;
     po.diffusion.bf16_autocast = bf16;
     auto rna = std::make_shared<candies::AnnData>(std::move(sim->rna));
     auto prot = std::make_shared<candies::AnnData>(std::move(sim->protein));
@@ -173,7 +179,7 @@ int main(int argc, char** argv) {
                                   {"prot", candies::ModalityKind::kProtein, prot}, po);
     if (!r.ok()) { std::fprintf(stderr, "%s\n", r.status().ToString().c_str()); return 1; }
     double total = 0;
-    std::printf("whole method, preset fast, kind full, 1296 spots, device %s, %d threads:\n",
+    std::printf("whole method, preset fast, kind full, 1296 spots, device %s, torch intra-op threads %d:\n",
                 candies::DeviceName(*device).c_str(), torch::get_num_threads());
     for (const auto& [stage, sec] : r->stage_seconds) {
       std::printf("  %-12s %8.2f s\n", stage.c_str(), sec);

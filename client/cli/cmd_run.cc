@@ -34,7 +34,7 @@ std::vector<FlagSpec> Specs() {
       {"preset", true, "fast | paper", "fast"},
       {"device", true, "auto | cpu | cuda | cuda:N", "auto"},
       {"seed", true, "random seed", "0"},
-      {"threads", true, "CPU threads (0: LibTorch default)", "0"},
+      {"threads", true, "CPU threads (0: the cores available to the process)", "0"},
       {"cluster-method", true, "mclust | leiden | kmeans (default: the preset's: kmeans for fast, mclust for paper)", ""},
       {"no-denoise", false, "skip the diffusion denoiser (integrate the GAE embeddings)", ""},
       {"out-denoised", true, "also write the denoised low-quality modality (.h5ad; input values in layers[\"raw\"])", ""},

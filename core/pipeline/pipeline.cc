@@ -22,6 +22,7 @@
 #include "core/pipeline/modality_selection.h"
 #include "core/pipeline/trained_model_internal.h"
 #include "core/runtime/runtime.h"
+#include "core/runtime/threads.h"
 #include "core/util/build_info.h"
 #include "core/util/status_macros.h"
 
@@ -285,7 +286,7 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
     return absl::InvalidArgumentError(absl::StrCat("n_obs: ", n, " spots is too few for k = ", need,
                                                    " neighbours (need more than k)"));
   CANDIES_ASSIGN_OR_RETURN(torch::Device device, ResolveDevice(options.device));
-  SetNumThreads(options.threads);
+  const ThreadSettings threads = ConfigureThreads(options.threads);
   SeedEverything(options.seed);
   const auto t_all = Clock::now();
 
@@ -299,6 +300,7 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
   uns.Set("torch", UnsValue::String(GetBuildInfo().torch));
   uns.Set("cuda", UnsValue::String(GetBuildInfo().cuda));  // "" for a CPU-only LibTorch
   uns.Set("params", Params(options));
+  uns.Set("threads", UnsValue::String(DescribeThreads(threads)));
   auto stage_done = [&](const std::string& stage, Clock::time_point t0) {
     const double s = Since(t0);
     result.stage_seconds.emplace_back(stage, s);

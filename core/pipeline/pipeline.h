@@ -69,7 +69,7 @@ struct PipelineOptions {
   std::string labels_key;   // obs column of mod1 (or mod2) with true domains; optional
   std::string device = "auto";
   uint64_t seed = 0;
-  int threads = 0;  // 0: LibTorch's default
+  int threads = 0;  // CPU thread budget (0: the cores available); core/runtime/threads.h
   PreprocessOptions preprocess;
   GaeOptions gae;
   DiffusionOptions diffusion;

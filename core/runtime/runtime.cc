@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "core/runtime/threads.h"
 
 namespace candies {
 
@@ -41,9 +42,7 @@ void SeedEverything(uint64_t seed) {
   if (CudaAvailable()) torch::cuda::manual_seed_all(seed);
 }
 
-void SetNumThreads(int threads) {
-  if (threads > 0) torch::set_num_threads(threads);
-}
+void SetNumThreads(int threads) { ConfigureThreads(threads); }
 
 std::string DeviceName(const torch::Device& device) { return device.str(); }
 

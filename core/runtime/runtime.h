@@ -21,7 +21,8 @@ absl::StatusOr<torch::Device> ResolveDevice(absl::string_view spec);
 // result. Call once per job before any random draw.
 void SeedEverything(uint64_t seed);
 
-// Sets intra-op threads for this process (0 leaves the default).
+// Applies a CPU thread budget to this process (0: the cores it may use);
+// ConfigureThreads in core/runtime/threads.h says how it is split.
 void SetNumThreads(int threads);
 
 // "cpu" or "cuda:0"; for logs and uns["candies"]["device"].

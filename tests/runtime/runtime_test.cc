@@ -1,10 +1,14 @@
 #include "core/runtime/runtime.h"
 
+#include <sched.h>
+#include <stdlib.h>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
 #include "client/cli/args.h"
+#include "core/runtime/threads.h"
 #include "core/runtime/torch_compat.h"
 #include "core/util/build_info.h"
 
@@ -98,6 +102,42 @@ TEST(Args, UnknownFlagAndMissingValueAreErrorsNamingTheFlag) {
   auto args = cli::Args::Parse({"--out", "x"}, specs);
   ASSERT_TRUE(args.ok());
   EXPECT_FALSE(args->GetInt("out").ok());
+}
+
+TEST(Threads, AvailableCoresIsWithinTheAffinityMask) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ASSERT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
+  const int cores = AvailableCores();
+  EXPECT_GE(cores, 1);
+  EXPECT_LE(cores, CPU_COUNT(&set));
+}
+
+TEST(Threads, BudgetGoesToOpenBlasAndTheOpenMpPoolStaysAtOneUnderActiveWait) {
+  ASSERT_EQ(unsetenv("OMP_WAIT_POLICY"), 0);
+  const ThreadSettings all = ConfigureThreads(0);
+  EXPECT_EQ(all.cores, AvailableCores());
+  EXPECT_EQ(all.requested, 0);
+  EXPECT_EQ(all.intra_op, 1);
+  if (all.blas >= 0) { EXPECT_EQ(all.blas, all.cores); }  // -1: not OpenBLAS
+  const ThreadSettings one = ConfigureThreads(1);
+  EXPECT_EQ(one.requested, 1);
+  EXPECT_EQ(one.intra_op, 1);
+  if (one.blas >= 0) { EXPECT_EQ(one.blas, 1); }
+  const std::string line = DescribeThreads(one);
+  EXPECT_NE(line.find("requested 1"), std::string::npos) << line;
+  EXPECT_NE(line.find("torch intra-op 1"), std::string::npos) << line;
+  EXPECT_NE(line.find("OMP_WAIT_POLICY unset"), std::string::npos) << line;
+}
+
+TEST(Threads, PassiveWaitLetsTheOpenMpPoolTakeTheBudget) {
+  ASSERT_EQ(setenv("OMP_WAIT_POLICY", "PASSIVE", 1), 0);
+  const ThreadSettings two = ConfigureThreads(2);
+  EXPECT_TRUE(two.omp_passive);
+  EXPECT_EQ(two.intra_op, 2);
+  if (two.blas >= 0) { EXPECT_EQ(two.blas, 2); }
+  ASSERT_EQ(unsetenv("OMP_WAIT_POLICY"), 0);
+  EXPECT_EQ(ConfigureThreads(0).intra_op, 1);
 }
 
 }  // namespace
