@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <string>
 
 #include <ATen/Parallel.h>
@@ -49,6 +50,41 @@ GetThreadsFn OpenBlasGet() {
   return reinterpret_cast<GetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
 }
 
+using CoreNameFn = char* (*)();
+using VoidFn = void (*)();
+
+std::string g_blas_core_was;
+
+std::string BlasCoreName() {
+  auto name = reinterpret_cast<CoreNameFn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  const char* s = name != nullptr ? name() : nullptr;
+  return s != nullptr ? std::string(s) : std::string();
+}
+
+// See threads.h: replaces OpenBLAS's Prescott fallback by the kernels this CPU
+// can run. Runs once, before this process's first GEMM of a job.
+void UpgradeBlasKernels() {
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;
+  const std::string was = BlasCoreName();
+  if (absl::AsciiStrToLower(was) != "prescott") return;
+  const char* core = nullptr;
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+    core = "SkylakeX";
+  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    core = "Haswell";
+  }
+  auto quit = reinterpret_cast<VoidFn>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_quit"));
+  auto init = reinterpret_cast<VoidFn>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_init"));
+  if (core == nullptr || quit == nullptr || init == nullptr) return;
+  setenv("OPENBLAS_CORETYPE", core, 1);
+  quit();
+  init();
+  unsetenv("OPENBLAS_CORETYPE");
+  g_blas_core_was = was;
+}
+
 bool OmpPassive() {
   const char* v = std::getenv("OMP_WAIT_POLICY");
   return v != nullptr && absl::AsciiStrToLower(v) == "passive";
@@ -70,6 +106,8 @@ int AvailableCores() {
 }
 
 ThreadSettings ConfigureThreads(int threads) {
+  static std::once_flag blas_kernels;
+  std::call_once(blas_kernels, UpgradeBlasKernels);
   const int cores = AvailableCores();
   const int budget = threads > 0 ? threads : cores;
   g_requested = std::max(0, threads);
@@ -87,6 +125,8 @@ ThreadSettings CurrentThreadSettings() {
   s.intra_op = at::get_num_threads();
   s.interop = at::get_num_interop_threads();
   s.omp_passive = OmpPassive();
+  if (s.blas >= 0) s.blas_core = BlasCoreName();
+  s.blas_core_was = g_blas_core_was;
   return s;
 }
 
@@ -95,6 +135,9 @@ std::string DescribeThreads(const ThreadSettings& s) {
   return absl::StrCat("threads: cores ", s.cores, ", requested ",
                       s.requested > 0 ? absl::StrCat(s.requested) : std::string("auto"),
                       ", OpenBLAS ", s.blas >= 0 ? absl::StrCat(s.blas) : std::string("n/a"),
+                      s.blas_core.empty() ? "" : absl::StrCat(" (", s.blas_core, " kernels",
+                                                              s.blas_core_was.empty() ? "" : absl::StrCat(", was ", s.blas_core_was),
+                                                              ")"),
                       ", torch intra-op ", s.intra_op, ", inter-op ", s.interop,
                       ", OMP_WAIT_POLICY ", policy != nullptr ? policy : "unset");
 }

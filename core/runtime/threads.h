@@ -11,6 +11,15 @@
 // where the arithmetic is, use all cores through OpenBLAS; the OpenMP pool gets
 // the cores too only when OMP_WAIT_POLICY=passive was set before the process
 // started (libgomp reads it once at load), and otherwise stays at one thread.
+//
+// OpenBLAS kernels: Debian's OpenBLAS 0.3.21 picks its kernels from the CPU
+// model and falls back to "Prescott" (SSE3) on models it does not know, e.g.
+// Emerald Rapids (family 6 model 207) under a VM: 45% of a fast-preset run was
+// then sgemm_kernel_PRESCOTT. When OPENBLAS_CORETYPE is unset and OpenBLAS chose
+// Prescott on a CPU with AVX-512 (SkylakeX kernels) or AVX2+FMA (Haswell), the
+// first ConfigureThreads re-runs OpenBLAS's own core selection with that core
+// type (its exported gotoblas_dynamic_quit/init, as OPENBLAS_CORETYPE would at
+// load). Setting OPENBLAS_CORETYPE yourself always wins.
 #pragma once
 
 #include <string>
@@ -24,6 +33,8 @@ struct ThreadSettings {
   int intra_op = 1;        // LibTorch intra-op (OpenMP) threads
   int interop = 1;         // LibTorch inter-op threads (unused by candies)
   bool omp_passive = false;  // OMP_WAIT_POLICY=passive in the environment
+  std::string blas_core;     // OpenBLAS kernel set ("SkylakeX"); "" when not OpenBLAS
+  std::string blas_core_was; // the kernel set OpenBLAS chose at load, when candies replaced it
 };
 
 // The cores this process may run on: the CPUs in its affinity mask, capped by a
@@ -40,7 +51,8 @@ ThreadSettings ConfigureThreads(int threads);
 ThreadSettings CurrentThreadSettings();
 
 // One line for logs and benchmark headers, e.g.
-// "threads: cores 2, OpenBLAS 2, torch intra-op 1, inter-op 1, OMP_WAIT_POLICY unset".
+// "threads: cores 2, requested auto, OpenBLAS 2 (SkylakeX kernels, was Prescott),
+//  torch intra-op 1, inter-op 1, OMP_WAIT_POLICY unset".
 std::string DescribeThreads(const ThreadSettings& s);
 
 }  // namespace candies

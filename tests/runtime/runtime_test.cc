@@ -140,5 +140,20 @@ TEST(Threads, PassiveWaitLetsTheOpenMpPoolTakeTheBudget) {
   EXPECT_EQ(ConfigureThreads(0).intra_op, 1);
 }
 
+TEST(Threads, OpenBlasRunsKernelsThisCpuSupportsNotTheSse3Fallback) {
+  const ThreadSettings s = ConfigureThreads(0);
+  ASSERT_GE(s.blas, 1) << "scripts/setup.sh installs OpenBLAS (libopenblas0-pthread)";
+  __builtin_cpu_init();
+  if (std::getenv("OPENBLAS_CORETYPE") == nullptr && __builtin_cpu_supports("avx2") &&
+      __builtin_cpu_supports("fma")) {
+    EXPECT_NE(s.blas_core, "Prescott") << DescribeThreads(s);
+  }
+  EXPECT_NE(DescribeThreads(s).find(s.blas_core + " kernels"), std::string::npos) << DescribeThreads(s);
+  // The product is still right after the kernels were switched.
+  auto a = torch::arange(12, torch::kFloat32).reshape({3, 4});
+  auto b = torch::ones({4, 2});
+  EXPECT_TRUE(torch::equal(torch::mm(a, b), torch::tensor({{6.f, 6.f}, {22.f, 22.f}, {38.f, 38.f}})));
+}
+
 }  // namespace
 }  // namespace candies
