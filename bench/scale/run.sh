@@ -44,8 +44,8 @@ for n in $sizes; do
   rss=$(awk 'END {printf "%.0f", $1 / 1024}' "$tmp/rss")
   cpu=$(awk 'END {printf "%.1f", $2 + $3}' "$tmp/rss")
   printf '%-8s %10s %10s %10s %8s  %s\n' "$spots" "$secs" "$cpu" "$rss" "$ari" "$load"
-  grep -E '^threads:' "$tmp/out" | head -1 >"$tmp/threads"
-  awk '/^  [a-z_]+ +[0-9.]+ s$/ && $1 != "total" {printf "           %-12s %8s s\n", $1, $2}' "$tmp/out"
+  sed -n 's/.*\(threads: .*\)$/\1/p' "$tmp/out" | head -1 >"$tmp/threads"
+  awk '/^  [a-z_0-9]+ +[0-9.]+ s$/ && $1 != "total" {printf "           %-12s %8s s\n", $1, $2}' "$tmp/out"
   rows+=("$spots $secs $rss $cpu")
 done
 cat "$tmp/threads"
