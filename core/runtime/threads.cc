@@ -112,7 +112,9 @@ ThreadSettings ConfigureThreads(int threads) {
   const int budget = threads > 0 ? threads : cores;
   g_requested = std::max(0, threads);
   if (SetThreadsFn set = OpenBlasSet()) set(budget);
-  at::set_num_threads(OmpPassive() ? budget : 1);
+  // Without OpenBLAS (the CUDA build's wheel: MKL inside the OpenMP pool) the
+  // OpenMP pool is where the GEMMs run, so it takes the budget.
+  at::set_num_threads(OmpPassive() || OpenBlasSet() == nullptr ? budget : 1);
   return CurrentThreadSettings();
 }
 

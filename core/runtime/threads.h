@@ -11,6 +11,8 @@
 // where the arithmetic is, use all cores through OpenBLAS; the OpenMP pool gets
 // the cores too only when OMP_WAIT_POLICY=passive was set before the process
 // started (libgomp reads it once at load), and otherwise stays at one thread.
+// Without OpenBLAS (the CUDA build's LibTorch wheel, whose MKL runs inside the
+// OpenMP pool) the OpenMP pool takes the budget, as LibTorch does by default.
 //
 // OpenBLAS kernels: Debian's OpenBLAS 0.3.21 picks its kernels from the CPU
 // model and falls back to "Prescott" (SSE3) on models it does not know, e.g.
