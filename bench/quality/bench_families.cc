@@ -8,7 +8,7 @@
 //                  [--spatial-k K] [--feature-k K] [--ensemble M] [--cluster kmeans|mclust|leiden]
 //                  [--integration-epochs E] [--gae-epochs E] [--smooth-hops H]
 //                  [--full 0|1] [--high-input auto|features|embedding|smoothed]
-//                  [--min-morans-i I]
+//                  [--min-morans-i I] [--auto-smooth 0|1]
 //
 // Columns (ARI against the family's domains, project ARI = scikit-learn's):
 //   full      candies, fast preset, kind full (denoise + integrate)
@@ -75,26 +75,24 @@ struct Cell {
   std::string low, high_input;  // low-quality modality; the integration input chosen (noden run)
 };
 
-// k-means ARI of adj^hops x.
-double SmoothedAri(const torch::Tensor& adj, torch::Tensor x, int hops, const std::vector<int32_t>& truth,
-                   uint64_t seed, int64_t k) {
-  for (int h = 0; h < hops; ++h) x = torch::mm(adj, x);
-  return ClusterAri(x, truth, ClusterMethod::kKmeans, seed, k);
-}
-
 // The smoothing profile of a joint embedding: for h = 0..4 hops over the
 // layout graph, the k-means ARI and the embedding's multivariate Moran's I
-// (what an adaptive smoothing rule could see). One line on stdout.
-void PrintProfile(const std::string& family, uint64_t seed, const char* run, const torch::Tensor& adj,
-                  const KnnResult& lknn, torch::Tensor x, const std::vector<int32_t>& truth, int64_t k) {
+// (what an adaptive smoothing rule could see). `x` is the pipeline's joint
+// embedding, after its own smoothing rule: `--auto-smooth 0` gives the raw
+// profile. One line on stdout; returns the ARIs, index = hops.
+std::vector<double> PrintProfile(const std::string& family, uint64_t seed, const char* run,
+                                 const torch::Tensor& adj, const KnnResult& lknn, torch::Tensor x,
+                                 const std::vector<int32_t>& truth, int64_t k) {
   std::printf("profile %-20s %2lu %-5s", family.c_str(), static_cast<unsigned long>(seed), run);
+  std::vector<double> ari;
   for (int h = 0; h <= 4; ++h) {
     if (h > 0) x = torch::mm(adj, x);
-    std::printf(" | h%d %.3f mi %.3f", h, ClusterAri(x, truth, ClusterMethod::kKmeans, seed, k),
-                MultivariateMoransI(x, lknn));
+    ari.push_back(ClusterAri(x, truth, ClusterMethod::kKmeans, seed, k));
+    std::printf(" | h%d %.3f mi %.3f", h, ari.back(), MultivariateMoransI(x, lknn));
   }
   std::printf("\n");
   std::fflush(stdout);
+  return ari;
 }
 
 struct Settings {
@@ -203,9 +201,9 @@ absl::StatusOr<Cell> RunCell(const FamilySpec& f, uint64_t seed, const Settings&
     if (st.full) {
       c.s_full = Since(t0);
       c.full = metrics::AdjustedRandIndex(data->domain, full->clusters);
-      c.full_s1 = SmoothedAri(ladj, full->joint, 1, data->domain, seed, k);
-      PrintProfile(f.name, seed, "full", ladj, *lknn, full->joint, data->domain, k);
-      c.full_s2 = SmoothedAri(ladj, full->joint, 2, data->domain, seed, k);
+      const auto profile = PrintProfile(f.name, seed, "full", ladj, *lknn, full->joint, data->domain, k);
+      c.full_s1 = profile[1];
+      c.full_s2 = profile[2];
       c.low = full->low_quality;
       if (full->denoised.defined())
         c.denoised = ClusterAri(full->denoised, data->domain, ClusterMethod::kKmeans, seed, k);
@@ -216,8 +214,7 @@ absl::StatusOr<Cell> RunCell(const FamilySpec& f, uint64_t seed, const Settings&
     if (!noden.ok()) return noden.status();
     c.s_noden = Since(t0);
     c.noden = metrics::AdjustedRandIndex(data->domain, noden->clusters);
-    c.noden_s1 = SmoothedAri(ladj, noden->joint, 1, data->domain, seed, k);
-    PrintProfile(f.name, seed, "noden", ladj, *lknn, noden->joint, data->domain, k);
+    c.noden_s1 = PrintProfile(f.name, seed, "noden", ladj, *lknn, noden->joint, data->domain, k)[1];
     if (const UnsValue* in = noden->uns.Find("integration_input"); in != nullptr && in->Find("chosen"))
       c.high_input = in->Find("chosen")->str;
   }
@@ -297,6 +294,7 @@ int Main(int argc, char** argv) {
       st.base.high_input = *h;
     } else if (a == "--min-morans-i") st.base.high_input_min_morans_i = std::atof(next().c_str());
     else if (a == "--smooth-hops") st.base.joint_smoothing_hops = std::atoll(next().c_str());
+    else if (a == "--auto-smooth") st.base.joint_smoothing_auto = next() != "0";
     else if (a == "--cluster") {
       auto m = ParseClusterMethod(next());
       if (!m.ok()) { std::fprintf(stderr, "%s\n", std::string(m.status().message()).c_str()); return 2; }
