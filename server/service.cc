@@ -191,6 +191,12 @@ absl::Status CandiesService::ReserveQuota(const std::string& owner, int64_t byte
   return absl::OkStatus();
 }
 
+int64_t CandiesService::ReservedUploadBytes(const std::string& owner) {
+  absl::MutexLock lock(&quota_mu_);
+  auto it = reserved_.find(owner);
+  return it == reserved_.end() ? 0 : it->second;
+}
+
 void CandiesService::ReleaseQuota(const std::string& owner, int64_t bytes) {
   absl::MutexLock lock(&quota_mu_);
   auto it = reserved_.find(owner);

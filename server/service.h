@@ -103,6 +103,8 @@ class CandiesService final : public v1::Candies::Service {
                             v1::Model* out) override;
 
   ModelRegistry& models() { return *models_; }
+  // Bytes of `owner`'s quota held by uploads still streaming (0 when none).
+  int64_t ReservedUploadBytes(const std::string& owner);
 
  private:
   enum class Audit { kNo, kYes };  // kYes: a mutating RPC, logged as an audit line

@@ -239,19 +239,23 @@ TEST_F(QuotaTest, ConcurrentUploadsCannotTogetherPassTheQuota) {
   v1::Dataset ad;
   auto a = stub_->UploadDataset(actx.get(), &ad);
   ASSERT_TRUE(a->Write(DenseHeader(30, 30)));
-  // Stream B declares as much again: 7200 > 5000 while A holds its share. (B
-  // may reach the server before A's header is read; then it ends for want of
-  // rows, and it is tried again.)
+  // Stream B declares as much again: 7200 > 5000 while A holds its share. B
+  // starts only once the server has read A's header (else B could reserve
+  // first and A be the one refused).
+  for (int i = 0; i < 1000 && service_->ReservedUploadBytes("alice") < 3600; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(service_->ReservedUploadBytes("alice"), 3600);
   std::string refusal;
-  for (int attempt = 0; attempt < 100 && refusal.empty(); ++attempt) {
+  {
     auto bctx = Ctx();
     v1::Dataset bd;
     auto b = stub_->UploadDataset(bctx.get(), &bd);
     b->Write(DenseHeader(30, 30));
     b->WritesDone();
     grpc::Status s = b->Finish();
-    if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) refusal = s.error_message();
-    else absl::SleepFor(absl::Milliseconds(20));
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+    refusal = s.error_message();
   }
   EXPECT_NE(refusal.find("owner alice: 0 stored + 3600 reserved by uploads in progress + 3600 new"),
             std::string::npos) << refusal;
@@ -262,6 +266,7 @@ TEST_F(QuotaTest, ConcurrentUploadsCannotTogetherPassTheQuota) {
   a->WritesDone();
   grpc::Status s = a->Finish();
   ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(service_->ReservedUploadBytes("alice"), 0);
   // bob has his own quota.
   v1::Dataset bobs;
   EXPECT_TRUE(Upload(4, 2, &bobs, -1, false, "bob").ok());
