@@ -81,23 +81,31 @@ absl::StatusOr<Principal> Authenticator::FromCertificate(const std::string& iden
 }
 
 absl::StatusOr<Principal> Authenticator::Authenticate(const grpc::ServerContext& ctx) {
-  const std::string authorization = Lookup(ctx, "authorization");
-  if (!authorization.empty()) {
-    const std::string bearer = "Bearer ";
-    if (authorization.rfind(bearer, 0) != 0) return Refused();
-    return FromToken(std::string_view(authorization).substr(bearer.size()));
-  }
+  Credentials c;
+  c.authorization = Lookup(ctx, "authorization");
   if (options_.mtls) {
     auto auth = ctx.auth_context();
     if (auth != nullptr && auth->IsPeerAuthenticated()) {
       std::vector<grpc::string_ref> ids = auth->FindPropertyValues("x509_common_name");
       if (ids.empty()) ids = auth->FindPropertyValues("x509_subject_alternative_name");
-      if (!ids.empty()) return FromCertificate(std::string(ids[0].data(), ids[0].size()));
+      if (!ids.empty()) c.certificate_identity.assign(ids[0].data(), ids[0].size());
     }
   }
+  c.dev_owner = Lookup(ctx, "x-candies-owner");
+  return Resolve(c);
+}
+
+absl::StatusOr<Principal> Authenticator::Resolve(const Credentials& c) {
+  if (!c.authorization.empty()) {
+    const std::string bearer = "Bearer ";
+    if (c.authorization.rfind(bearer, 0) != 0) return Refused();
+    return FromToken(std::string_view(c.authorization).substr(bearer.size()));
+  }
+  if (options_.mtls && !c.certificate_identity.empty()) {
+    return FromCertificate(c.certificate_identity);
+  }
   if (options_.insecure_dev_mode) {
-    std::string owner = Lookup(ctx, "x-candies-owner");
-    if (owner.empty()) owner = "dev";
+    const std::string owner = c.dev_owner.empty() ? "dev" : c.dev_owner;
     if (!ValidIdentityName(owner)) {
       return absl::InvalidArgumentError("x-candies-owner: want 1..64 characters from A-Z a-z 0-9 . _ @ -");
     }

@@ -44,6 +44,14 @@ struct Principal {
   bool Sees(const std::string& owner) const { return admin() || owner == name; }
 };
 
+// What a caller presented, whatever the transport (gRPC metadata and TLS
+// peer, or HTTP headers and TLS peer).
+struct Credentials {
+  std::string authorization;         // "Bearer <token>", or "" when absent
+  std::string certificate_identity;  // verified client certificate's CN/SAN, or ""
+  std::string dev_owner;             // x-candies-owner (insecure-dev-mode only), or ""
+};
+
 struct AuthOptions {
   std::string token_file;  // "" = bearer tokens off
   bool mtls = false;       // client certificates are verified (tls-client-ca)
@@ -56,6 +64,8 @@ class Authenticator {
   explicit Authenticator(AuthOptions options) : options_(std::move(options)) {}
 
   absl::StatusOr<Principal> Authenticate(const grpc::ServerContext& ctx);
+  // The same decision for any transport (the HTTP/JSON API uses it directly).
+  absl::StatusOr<Principal> Resolve(const Credentials& c);
 
   // The parts, without gRPC (for tests).
   absl::StatusOr<Principal> FromToken(std::string_view token);

@@ -27,6 +27,13 @@ absl::Status Apply(DaemonConfig& c, const std::string& key, const std::string& v
     }
     return absl::OkStatus();
   };
+  auto boolean = [&](bool* out) -> absl::Status {
+    if (value != "true" && value != "false") {
+      return absl::InvalidArgumentError(absl::StrCat(where, key, ": '", value, "' is not true|false"));
+    }
+    *out = value == "true";
+    return absl::OkStatus();
+  };
   if (key == "listen") {
     c.listen = value;
   } else if (key == "metrics-listen") {
@@ -94,10 +101,17 @@ absl::Status Apply(DaemonConfig& c, const std::string& key, const std::string& v
   } else if (key == "admin-identity") {
     c.admin_identities.push_back(value);
   } else if (key == "insecure-dev-mode") {
-    if (value != "true" && value != "false") {
-      return absl::InvalidArgumentError(absl::StrCat(where, key, ": '", value, "' is not true|false"));
-    }
-    c.insecure_dev_mode = value == "true";
+    return boolean(&c.insecure_dev_mode);
+  } else if (key == "http-api") {
+    return boolean(&c.http_api);
+  } else if (key == "metrics-require-token") {
+    return boolean(&c.metrics_require_token);
+  } else if (key == "http-max-report-bytes") {
+    return num(&c.http_max_report_bytes);
+  } else if (key == "http-max-body-bytes") {
+    return num(&c.http_max_body_bytes);
+  } else if (key == "max-page-size") {
+    return num(&c.max_page_size);
   } else if (key == "max-user-priority") {
     if (!absl::SimpleAtoi(value, &c.max_user_priority)) {
       return absl::InvalidArgumentError(absl::StrCat(where, key, ": '", value, "' is not an integer"));
@@ -157,7 +171,10 @@ std::string DaemonUsage() {
          "  [--admin-identity NAME]... [--insecure-dev-mode] [--max-user-priority 0]\n"
          "  [--max-deadline-seconds 604800] [--max-streams 256] [--max-streams-per-user 16]\n"
          "  [--metrics-threads 4] [--metrics-read-timeout-seconds 5]\n"
-         "  [--metrics-write-timeout-seconds 5] [--executor process|thread] [--worker PATH]\n"
+         "  [--metrics-write-timeout-seconds 5] [--http-api true|false]\n"
+         "  [--metrics-require-token false|true] [--http-max-report-bytes 67108864]\n"
+         "  [--http-max-body-bytes 4096] [--max-page-size 1000]\n"
+         "  [--executor process|thread] [--worker PATH]\n"
          "  [--worker-max-memory-bytes 34359738368] [--worker-timeout-seconds 86400]\n"
          "Authentication is required: --token-file, --tls-client-ca, or --insecure-dev-mode\n"
          "(loopback only); see docs/SECURITY.md.\n"

@@ -47,6 +47,12 @@ struct DaemonConfig {
   int metrics_threads = 4;                 // /metrics worker threads
   int metrics_read_timeout_seconds = 5;    // a scrape request must arrive within this
   int metrics_write_timeout_seconds = 5;   // and its answer be taken within this
+  // The HTTP server on metrics-listen (docs/SERVICE.md, "HTTP/JSON API").
+  bool http_api = true;                    // serve the JSON API (/v1/..., /healthz, /openapi.json)
+  bool metrics_require_token = false;      // /metrics needs a valid bearer token too
+  int64_t http_max_report_bytes = int64_t{64} << 20;  // largest job report GET .../report serves
+  int64_t http_max_body_bytes = 4096;      // request bodies (the API reads none)
+  int max_page_size = 1000;                // ListJobs / GET /v1/jobs page_size limit
   // Runs of one job; a job interrupted by this many daemon restarts ends FAILED
   // instead of being requeued again (no crash loop on an input that kills us).
   int max_attempts = 2;

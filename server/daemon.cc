@@ -17,6 +17,8 @@
 #include "core/util/build_info.h"
 #include "core/util/status_macros.h"
 #include "server/auth.h"
+#include "server/http_api.h"
+#include "server/metrics_http.h"
 #include "server/log.h"
 #include "server/service.h"
 
@@ -91,20 +93,26 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
   metrics_options.write_timeout_seconds = config.metrics_write_timeout_seconds;
   metrics_options.tls_cert = config.tls_cert;
   metrics_options.tls_key = config.tls_key;
+  metrics_options.max_body_bytes = config.http_max_body_bytes;
   if ((*store)->failed_on_open() > 0) {
     LogLine("warn", "interrupted jobs failed after max-attempts runs",
             {{"count", absl::StrCat((*store)->failed_on_open())},
              {"max_attempts", absl::StrCat(config.max_attempts)}});
   }
   Metrics metrics;
-  if (absl::Status s = metrics.Serve(config.metrics_listen, metrics_options); !s.ok()) {
-    LogLine("error", "cannot serve metrics", {{"error", s.ToString()}});
-    return 1;
-  }
-  if (!metrics.address().empty()) {
+  // The HTTP server (/metrics and the JSON API) takes its port now, so that a
+  // taken port fails before any job starts, and serves once the service exists.
+  std::unique_ptr<MetricsHttpServer> bound_http;
+  if (!config.metrics_listen.empty()) {
+    auto http = MetricsHttpServer::Bind(config.metrics_listen, metrics.shared_registry(), metrics_options);
+    if (!http.ok()) {
+      LogLine("error", "cannot serve metrics", {{"error", http.status().ToString()}});
+      return 1;
+    }
+    bound_http = std::move(*http);
     // Before candiesd.port: whoever sees the gRPC port also finds this file.
     const std::string path = (std::filesystem::path(config.data_dir) / "candiesd.metrics").string();
-    std::ofstream(path + ".tmp") << metrics.address() << "\n";
+    std::ofstream(path + ".tmp") << bound_http->address() << "\n";
     std::error_code ec;
     std::filesystem::rename(path + ".tmp", path, ec);
   }
@@ -144,7 +152,25 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
   opt.validation.read.max_string_bytes = config.read_max_string_bytes;
   opt.validation.read.max_group_members = config.read_max_group_members;
   opt.max_register_bytes = config.max_register_bytes;
+  opt.max_page_size = config.max_page_size;
   CandiesService service(opt, store->get(), backend, &metrics);
+
+  // The JSON API reads the service's parts: declared after the service, the
+  // server stops before the service goes away, on every return.
+  HttpApiOptions api_options;
+  api_options.metrics_require_token = config.metrics_require_token;
+  api_options.max_report_bytes = config.http_max_report_bytes;
+  HttpApi api(api_options, &service.queries(), &auth, &metrics);
+  std::unique_ptr<MetricsHttpServer> http = std::move(bound_http);
+  if (http != nullptr) {
+    HttpRoutes routes;
+    if (config.http_api) routes.mount = [&api](httplib::Server& h) { api.Mount(h); };
+    routes.metrics_guard = [&api](const httplib::Request& req, httplib::Response& res) {
+      return api.AllowMetrics(req, res);
+    };
+    http->Listen(routes);
+  }
+  const std::string http_address = http != nullptr ? http->address() : "";
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -168,13 +194,16 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
     std::filesystem::rename(path + ".tmp", path, ec);
   }
   std::printf("candiesd listening on %s (%s)\n", address.c_str(), BuildInfoLine().c_str());
-  if (!metrics.address().empty()) {
-    std::printf("candiesd metrics on http://%s/metrics\n", metrics.address().c_str());
+  if (!http_address.empty()) {
+    const char* scheme = config.tls_cert.empty() ? "http" : "https";
+    std::printf("candiesd metrics on %s://%s/metrics%s\n", scheme, http_address.c_str(),
+                config.http_api ? ", JSON API at /v1 (/openapi.json)" : "");
   }
   std::fflush(stdout);
   LogLine("info", "started",
           {{"listen", address},
-           {"metrics", metrics.address()},
+           {"metrics", http_address},
+           {"http_api", config.http_api && http != nullptr ? "on" : "off"},
            {"data_dir", config.data_dir},
            {"workers", absl::StrCat(config.workers)},
            {"tls", config.tls_cert.empty() ? "off" : (config.tls_client_ca.empty() ? "on" : "mtls")},
@@ -188,6 +217,7 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
   LogLine("info", "stopping", {{"signal", absl::StrCat(sig)}});
   // Workers first (interrupted jobs stay RUNNING and are requeued on the next
   // start), which also ends open WatchJob streams; then in-flight RPCs.
+  http.reset();  // the JSON API reads the service
   service.Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   LogLine("info", "stopped");

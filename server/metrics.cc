@@ -73,14 +73,6 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   downloaded_ = &bytes.Add({{"direction", "download"}});
 }
 
-absl::Status Metrics::Serve(const std::string& address, const MetricsHttpOptions& options) {
-  if (address.empty()) return absl::OkStatus();
-  auto http = MetricsHttpServer::Start(address, registry_, options);
-  if (!http.ok()) return http.status();
-  http_ = std::move(*http);
-  return absl::OkStatus();
-}
-
 void Metrics::JobFinished(const std::string& kind, const std::string& state, double seconds) {
   jobs_->Add({{"kind", kind}, {"state", state}}).Increment();
   // 1 s .. ~9 h, x3 per bucket: jobs range from seconds (fast preset) to hours.

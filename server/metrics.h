@@ -1,5 +1,5 @@
 // Prometheus metrics of candiesd (prometheus-cpp). The registry always exists;
-// Serve() exposes it over HTTP at /metrics (main.cc; tests skip it).
+// the daemon's HTTP server (server/metrics_http.h) exposes it at /metrics.
 #pragma once
 
 #include <memory>
@@ -11,17 +11,12 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
-#include "server/metrics_http.h"
 
 namespace candies::server {
 
 class Metrics {
  public:
   Metrics();
-  // Starts the HTTP endpoint on `address` ("127.0.0.1:9464"; port 0 = pick
-  // one); empty = off. address() is then the bound "host:port".
-  absl::Status Serve(const std::string& address, const MetricsHttpOptions& options = {});
-  std::string address() const { return http_ ? http_->address() : ""; }
 
   void JobFinished(const std::string& kind, const std::string& state, double seconds);
   void SetQueueDepth(int n) { queue_depth_->Set(n); }
@@ -44,10 +39,10 @@ class Metrics {
   void BytesDownloaded(double n) { downloaded_->Increment(n); }
 
   prometheus::Registry& registry() { return *registry_; }
+  const std::shared_ptr<prometheus::Registry>& shared_registry() const { return registry_; }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<MetricsHttpServer> http_;
   prometheus::Family<prometheus::Counter>* jobs_;
   prometheus::Family<prometheus::Histogram>* duration_;
   prometheus::Family<prometheus::Counter>* rpcs_;

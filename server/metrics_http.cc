@@ -14,6 +14,14 @@ namespace candies::server {
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     const std::string& address, std::shared_ptr<prometheus::Registry> registry,
+    const MetricsHttpOptions& options, const HttpRoutes& routes) {
+  auto s = Bind(address, std::move(registry), options);
+  if (s.ok()) (*s)->Listen(routes);
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Bind(
+    const std::string& address, std::shared_ptr<prometheus::Registry> registry,
     const MetricsHttpOptions& options) {
   const size_t colon = address.rfind(':');
   int port = 0;
@@ -44,20 +52,13 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   http.set_read_timeout(options.read_timeout_seconds, 0);
   http.set_write_timeout(options.write_timeout_seconds, 0);
   http.set_keep_alive_max_count(1);
+  http.set_payload_max_length(static_cast<size_t>(std::max<int64_t>(0, options.max_body_bytes)));
   // httplib's default also sets SO_REUSEPORT, which would let a second
   // process bind the same port and take scrapes: SO_REUSEADDR only.
   http.set_socket_options([](int sock) {
     const int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });  // a scrape is one request; free the worker after it
-  prometheus::Registry* reg = s->registry_.get();
-  http.Get("/metrics", [reg](const httplib::Request&, httplib::Response& res) {
-    res.set_content(prometheus::TextSerializer().Serialize(reg->Collect()),
-                    "text/plain; version=0.0.4");
-  });
-  http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (res.status == 404) res.set_content("only /metrics is here\n", "text/plain");
-  });
   int bound = port;
   if (port == 0) {
     bound = http.bind_to_any_port(host);
@@ -70,8 +71,23 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   }
   s->address_ = absl::StrCat(address.substr(0, colon), ":", bound);
   if (address.substr(0, colon).empty()) s->address_ = absl::StrCat("0.0.0.0:", bound);
-  s->thread_ = std::thread([p = s.get()] { p->http_->listen_after_bind(); });
   return s;
+}
+
+void MetricsHttpServer::Listen(const HttpRoutes& routes) {
+  httplib::Server& http = *http_;
+  prometheus::Registry* reg = registry_.get();
+  http.Get("/metrics", [reg, guard = routes.metrics_guard](const httplib::Request& req,
+                                                            httplib::Response& res) {
+    if (guard && !guard(req, res)) return;
+    res.set_content(prometheus::TextSerializer().Serialize(reg->Collect()),
+                    "text/plain; version=0.0.4");
+  });
+  http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.status == 404 && res.body.empty()) res.set_content("only /metrics is here\n", "text/plain");
+  });
+  if (routes.mount) routes.mount(http);  // may replace the error handler
+  thread_ = std::thread([this] { http_->listen_after_bind(); });
 }
 
 MetricsHttpServer::~MetricsHttpServer() {

@@ -1,5 +1,6 @@
-// The /metrics endpoint for Prometheus scrapes: GET /metrics answers the text
-// exposition format of a prometheus-cpp Registry; anything else is 404.
+// The daemon's HTTP server: GET /metrics answers the text exposition format
+// of a prometheus-cpp Registry; more routes (the JSON API, server/http_api.h)
+// are mounted by their owners when it starts listening; anything else is 404.
 //
 // cpp-httplib (Debian's libcpp-httplib, built with OpenSSL): a pool of
 // `threads` workers, each request bounded by read/write timeouts, one request
@@ -11,6 +12,8 @@
 // Exposer throws. httplib's threads have the default stack.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -20,7 +23,9 @@
 
 namespace httplib {
 class Server;
-}
+struct Request;
+struct Response;
+}  // namespace httplib
 
 namespace candies::server {
 
@@ -29,6 +34,15 @@ struct MetricsHttpOptions {
   int read_timeout_seconds = 5;   // each read of a request (metrics-read-timeout-seconds)
   int write_timeout_seconds = 5;  // each write of an answer (metrics-write-timeout-seconds)
   std::string tls_cert, tls_key;  // both set: HTTPS (tls-cert, tls-key)
+  int64_t max_body_bytes = 4096;  // request bodies; nothing here reads one (http-max-body-bytes)
+};
+
+// What is added when the server starts listening.
+struct HttpRoutes {
+  std::function<void(httplib::Server&)> mount;  // more routes
+  // When set, /metrics answers only when it returns true; otherwise the
+  // response it filled in (metrics-require-token).
+  std::function<bool(const httplib::Request&, httplib::Response&)> metrics_guard;
 };
 
 class MetricsHttpServer {
@@ -37,7 +51,13 @@ class MetricsHttpServer {
   // "host:port". Errors name metrics-listen (or tls-cert).
   static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(
       const std::string& address, std::shared_ptr<prometheus::Registry> registry,
+      const MetricsHttpOptions& options = {}, const HttpRoutes& routes = {});
+  // Start in two steps: Bind takes the port (so that a taken port fails the
+  // daemon before anything else starts), Listen adds the routes and serves.
+  static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Bind(
+      const std::string& address, std::shared_ptr<prometheus::Registry> registry,
       const MetricsHttpOptions& options = {});
+  void Listen(const HttpRoutes& routes = {});
   ~MetricsHttpServer();  // stops serving and joins the threads
 
   const std::string& address() const { return address_; }

@@ -25,6 +25,43 @@ absl::Status ResultReader::Fetch(const v1::Job& job, const std::string& part_in,
   return FetchFile(job, part, write);
 }
 
+absl::StatusOr<v1::JobMetrics> ResultReader::ReadMetrics(const v1::Job& job) {
+  if (job.state() != v1::JOB_STATE_SUCCEEDED) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "id: job ", job.id(), " has no result (state ", v1::JobState_Name(job.state()), ")"));
+  }
+  ReadOptions options;  // uns is what is wanted; the big optional parts are skipped
+  options.read_layers = false;
+  options.read_obsp = false;
+  options.read_varm = false;
+  CANDIES_ASSIGN_OR_RETURN(AnnData a, ReadH5ad(store_->ResultPath(job.id()), options));
+  v1::JobMetrics out;
+  out.set_job_id(job.id());
+  out.set_n_obs(static_cast<int64_t>(a.obs.index.size()));
+  const UnsValue* candies = a.uns.Find("candies");
+  if (candies == nullptr || candies->kind != UnsValue::Kind::kMap) return out;
+  // Numbers of a map: floats, and ints written by other tools.
+  auto numbers = [&](const char* key, google::protobuf::Map<std::string, double>* to) {
+    const UnsValue* m = candies->Find(key);
+    if (m == nullptr || m->kind != UnsValue::Kind::kMap) return;
+    for (const auto& [k, v] : m->children) {
+      if (v.kind == UnsValue::Kind::kFloat) (*to)[k] = v.f;
+      if (v.kind == UnsValue::Kind::kInt) (*to)[k] = static_cast<double>(v.i);
+    }
+  };
+  numbers("metrics", out.mutable_metrics());
+  numbers("seconds", out.mutable_stage_seconds());
+  if (const UnsValue* low = candies->Find("low_quality");
+      low != nullptr && low->kind == UnsValue::Kind::kString) {
+    out.set_low_quality(low->str);
+  }
+  if (const UnsValue* w = candies->Find("warnings");
+      w != nullptr && w->kind == UnsValue::Kind::kStringArray) {
+    for (const std::string& s : w->strings) out.add_warnings(s);
+  }
+  return out;
+}
+
 absl::Status ResultReader::FetchFile(const v1::Job& job, const std::string& part,
                                      const ChunkSink& write) {
   const std::string path = part == "h5ad"     ? store_->ResultPath(job.id())

@@ -8,7 +8,9 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "candies/v1/candies.pb.h"
+#include "candies/v1/http_api.pb.h"
 #include "server/metrics.h"
 #include "server/store.h"
 
@@ -28,6 +30,10 @@ class ResultReader {
   // name (see FetchResultRequest.part). FailedPrecondition unless the job
   // SUCCEEDED; errors name the field.
   absl::Status Fetch(const v1::Job& job, const std::string& part, const ChunkSink& write);
+  // The numbers the result file records in uns["candies"] (metrics, stage
+  // seconds, the denoised modality, warnings); empty when it records none.
+  // FailedPrecondition unless the job SUCCEEDED.
+  absl::StatusOr<v1::JobMetrics> ReadMetrics(const v1::Job& job);
 
  private:
   absl::Status FetchFile(const v1::Job& job, const std::string& part, const ChunkSink& write);

@@ -56,6 +56,12 @@ CandiesService::CandiesService(ServiceOptions options, Store* store, JobBackend*
   scheduler_ = std::make_unique<Scheduler>(options_.scheduler, model_backend_.get(),
                                            tracker_->Listener());
   tracker_->Attach(scheduler_.get());
+  QueryOptions q;
+  q.max_page_size = options_.max_page_size;
+  q.workers = options_.scheduler.workers;
+  q.max_queue = options_.scheduler.max_queue;
+  queries_ = std::make_unique<Queries>(q, store_, models_.get(), tracker_.get(), scheduler_.get(),
+                                       results_.get());
   // Oldest first, so that requeued jobs keep their submission order.
   std::vector<v1::Job> queued = store_->ListJobs(v1::JOB_STATE_QUEUED);
   for (auto it = queued.rbegin(); it != queued.rend(); ++it) {
@@ -100,28 +106,9 @@ grpc::Status CandiesService::Call(const char* method, Audit audit, grpc::ServerC
   return ToGrpc(status);
 }
 
-absl::StatusOr<v1::Dataset> CandiesService::SeenDataset(const Principal& who,
-                                                        const std::string& id) {
-  auto d = store_->GetDataset(id);
-  if (d.ok() && !who.Sees(d->owner())) return NotFound("dataset", id);
-  return d;
-}
-
-absl::StatusOr<v1::Job> CandiesService::SeenJob(const Principal& who, const std::string& id) {
-  auto j = store_->GetJob(id);
-  if (j.ok() && !who.Sees(j->owner())) return NotFound("job", id);
-  return j;
-}
-
-absl::StatusOr<v1::Model> CandiesService::SeenModel(const Principal& who, const std::string& id) {
-  auto m = models_->Get(id);
-  if (m.ok() && !who.Sees(m->owner()) && !m->shared()) return NotFound("model", id);
-  return m;
-}
-
 absl::Status CandiesService::MayManageModel(const Principal& who, const char* method,
                                             const std::string& id, bool owner_may) {
-  CANDIES_ASSIGN_OR_RETURN(v1::Model m, SeenModel(who, id));
+  CANDIES_ASSIGN_OR_RETURN(v1::Model m, queries_->SeenModel(who, id));
   if (who.admin() || (owner_may && m.owner() == who.name)) return absl::OkStatus();
   return owner_may ? absl::PermissionDeniedError(
                          absl::StrCat(method, ": only the model's owner or an admin may"))
@@ -313,7 +300,7 @@ grpc::Status CandiesService::GetDataset(grpc::ServerContext* ctx, const v1::GetD
                                         v1::Dataset* out) {
   return Call("GetDataset", Audit::kNo, ctx, [&](const Principal& who, std::string*) -> absl::Status {
     if (req->id().empty()) return Invalid("id", "is empty");
-    CANDIES_ASSIGN_OR_RETURN(*out, SeenDataset(who, req->id()));
+    CANDIES_ASSIGN_OR_RETURN(*out, queries_->SeenDataset(who, req->id()));
     return absl::OkStatus();
   });
 }
@@ -321,9 +308,7 @@ grpc::Status CandiesService::GetDataset(grpc::ServerContext* ctx, const v1::GetD
 grpc::Status CandiesService::ListDatasets(grpc::ServerContext* ctx, const v1::ListDatasetsRequest*,
                                           v1::ListDatasetsResponse* out) {
   return Call("ListDatasets", Audit::kNo, ctx, [&](const Principal& who, std::string*) {
-    for (auto& d : store_->ListDatasets()) {
-      if (who.Sees(d.owner())) *out->add_datasets() = std::move(d);
-    }
+    *out = queries_->ListDatasets(who);
     return absl::OkStatus();
   });
 }
@@ -334,7 +319,7 @@ grpc::Status CandiesService::DeleteDataset(grpc::ServerContext* ctx,
   return Call("DeleteDataset", Audit::kYes, ctx, [&](const Principal& who, std::string* object) -> absl::Status {
     if (req->id().empty()) return Invalid("id", "is empty");
     *object = req->id();
-    CANDIES_RETURN_IF_ERROR(SeenDataset(who, req->id()).status());
+    CANDIES_RETURN_IF_ERROR(queries_->SeenDataset(who, req->id()).status());
     return store_->DeleteDataset(req->id());
   });
 }
@@ -373,7 +358,7 @@ absl::Status CandiesService::ValidateSubmit(const Principal& who, v1::SubmitJobR
   if (!r.model_id().empty()) {
     if (!trains) return Invalid("model_id", absl::StrCat("applies to kind full or denoise, not ", r.kind()));
     if (r.save_model()) return Invalid("save_model", "cannot be combined with model_id (an applied model is not retrained)");
-    if (!SeenModel(who, r.model_id()).ok()) {
+    if (!queries_->SeenModel(who, r.model_id()).ok()) {
       return absl::NotFoundError(absl::StrCat("model_id: model ", r.model_id(), " not found"));
     }
   }
@@ -382,7 +367,7 @@ absl::Status CandiesService::ValidateSubmit(const Principal& who, v1::SubmitJobR
   }
   for (const auto& [field, id] : {std::pair<std::string, std::string>{"mod1_dataset", r.mod1_dataset()},
                                   {"mod2_dataset", r.mod2_dataset()}}) {
-    if (!SeenDataset(who, id).ok()) {
+    if (!queries_->SeenDataset(who, id).ok()) {
       return absl::NotFoundError(absl::StrCat(field, ": dataset ", id, " not found"));
     }
   }
@@ -431,9 +416,7 @@ grpc::Status CandiesService::SubmitJob(grpc::ServerContext* ctx, const v1::Submi
 grpc::Status CandiesService::GetJob(grpc::ServerContext* ctx, const v1::GetJobRequest* req,
                                     v1::Job* out) {
   return Call("GetJob", Audit::kNo, ctx, [&](const Principal& who, std::string*) -> absl::Status {
-    if (req->id().empty()) return Invalid("id", "is empty");
-    CANDIES_ASSIGN_OR_RETURN(*out, SeenJob(who, req->id()));
-    tracker_->Decorate(out);
+    CANDIES_ASSIGN_OR_RETURN(*out, queries_->GetJob(who, req->id()));
     return absl::OkStatus();
   });
 }
@@ -441,28 +424,7 @@ grpc::Status CandiesService::GetJob(grpc::ServerContext* ctx, const v1::GetJobRe
 grpc::Status CandiesService::ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRequest* req,
                                       v1::ListJobsResponse* out) {
   return Call("ListJobs", Audit::kNo, ctx, [&](const Principal& who, std::string*) -> absl::Status {
-    if (req->page_size() < 0 || req->page_size() > options_.max_page_size) {
-      return Invalid("page_size", absl::StrCat("must be in [0, ", options_.max_page_size, "]"));
-    }
-    const int page = req->page_size() == 0 ? 100 : req->page_size();
-    int64_t offset = 0;
-    if (!req->page_token().empty() &&
-        (!absl::SimpleAtoi(req->page_token(), &offset) || offset < 0)) {
-      return Invalid("page_token", "is not a token from a previous ListJobs");
-    }
-    std::vector<v1::Job> jobs = store_->ListJobs(req->state());
-    jobs.erase(std::remove_if(jobs.begin(), jobs.end(),
-                              [&](const v1::Job& j) { return !who.Sees(j.owner()); }),
-               jobs.end());
-    const std::map<std::string, int> positions = scheduler_->QueuePositions();
-    for (int64_t i = offset; i < static_cast<int64_t>(jobs.size()) && i < offset + page; ++i) {
-      v1::Job* j = out->add_jobs();
-      *j = std::move(jobs[static_cast<size_t>(i)]);
-      tracker_->Decorate(j, &positions);
-    }
-    if (offset + page < static_cast<int64_t>(jobs.size())) {
-      out->set_next_page_token(absl::StrCat(offset + page));
-    }
+    CANDIES_ASSIGN_OR_RETURN(*out, queries_->ListJobs(who, *req));
     return absl::OkStatus();
   });
 }
@@ -494,7 +456,7 @@ grpc::Status CandiesService::WatchJob(grpc::ServerContext* ctx, const v1::WatchJ
                                       grpc::ServerWriter<v1::JobEvent>* writer) {
   return Call("WatchJob", Audit::kNo, ctx, [&](const Principal& who, std::string*) -> absl::Status {
     if (req->id().empty()) return Invalid("id", "is empty");
-    CANDIES_RETURN_IF_ERROR(SeenJob(who, req->id()).status());
+    CANDIES_RETURN_IF_ERROR(queries_->SeenJob(who, req->id()).status());
     CANDIES_RETURN_IF_ERROR(AcquireStream(who.name));
     absl::Status s = tracker_->Watch(
         req->id(), [&](const v1::JobEvent& e) { return writer->Write(e); },
@@ -509,7 +471,7 @@ grpc::Status CandiesService::CancelJob(grpc::ServerContext* ctx, const v1::Cance
   return Call("CancelJob", Audit::kYes, ctx, [&](const Principal& who, std::string* object) -> absl::Status {
     if (req->id().empty()) return Invalid("id", "is empty");
     *object = req->id();
-    CANDIES_ASSIGN_OR_RETURN(v1::Job job, SeenJob(who, req->id()));
+    CANDIES_ASSIGN_OR_RETURN(v1::Job job, queries_->SeenJob(who, req->id()));
     if (IsFinal(job.state())) {
       return absl::FailedPreconditionError(
           absl::StrCat("id: job ", job.id(), " already ended (", v1::JobState_Name(job.state()), ")"));
@@ -527,7 +489,7 @@ grpc::Status CandiesService::FetchResult(grpc::ServerContext* ctx,
                                          grpc::ServerWriter<v1::ResultChunk>* writer) {
   return Call("FetchResult", Audit::kNo, ctx, [&](const Principal& who, std::string*) -> absl::Status {
     if (req->id().empty()) return Invalid("id", "is empty");
-    CANDIES_ASSIGN_OR_RETURN(v1::Job job, SeenJob(who, req->id()));
+    CANDIES_ASSIGN_OR_RETURN(v1::Job job, queries_->SeenJob(who, req->id()));
     return results_->Fetch(job, req->part(), [&](const v1::ResultChunk& c) {
       return !ctx->IsCancelled() && writer->Write(c);
     });
@@ -537,11 +499,7 @@ grpc::Status CandiesService::FetchResult(grpc::ServerContext* ctx,
 grpc::Status CandiesService::ListModels(grpc::ServerContext* ctx, const v1::ListModelsRequest*,
                                         v1::ListModelsResponse* out) {
   return Call("ListModels", Audit::kNo, ctx, [&](const Principal& who, std::string*) {
-    for (v1::Model& m : models_->List()) {
-      if (who.Sees(m.owner()) || m.shared()) *out->add_models() = std::move(m);
-    }
-    out->set_resident_bytes(models_->resident_bytes());
-    out->set_budget_bytes(models_->budget_bytes());
+    *out = queries_->ListModels(who);
     return absl::OkStatus();
   });
 }
@@ -550,7 +508,7 @@ grpc::Status CandiesService::GetModel(grpc::ServerContext* ctx, const v1::GetMod
                                       v1::Model* out) {
   return Call("GetModel", Audit::kNo, ctx, [&](const Principal& who, std::string*) -> absl::Status {
     if (req->id().empty()) return Invalid("id", "is empty");
-    CANDIES_ASSIGN_OR_RETURN(*out, SeenModel(who, req->id()));
+    CANDIES_ASSIGN_OR_RETURN(*out, queries_->SeenModel(who, req->id()));
     return absl::OkStatus();
   });
 }

@@ -1,7 +1,8 @@
 // The gRPC service, thin glue: validates requests (errors name the offending
 // field), then hands off to the parts: UploadAssembler (upload streams), Store
 // (state), Scheduler (execution), JobTracker (live progress, WatchJob),
-// ResultReader (FetchResult), ModelRegistry and Metrics.
+// ResultReader (FetchResult), ModelRegistry and Metrics. What a caller may see
+// is decided by Queries, which the HTTP/JSON API (server/http_api.h) shares.
 #pragma once
 
 #include <functional>
@@ -20,6 +21,7 @@
 #include "server/metrics.h"
 #include "server/model_backend.h"
 #include "server/model_registry.h"
+#include "server/queries.h"
 #include "server/result_reader.h"
 #include "server/scheduler.h"
 #include "server/store.h"
@@ -33,7 +35,7 @@ struct ServiceOptions {
   std::vector<std::string> allowed_dirs;
   std::string device = "auto";  // passed to the backend
   int64_t fetch_chunk_bytes = 1 << 20;  // FetchResult chunk size
-  int max_page_size = 1000;             // ListJobs page_size limit
+  int max_page_size = 1000;             // ListJobs page_size limit (max-page-size)
   int max_queued_per_owner = 100;       // one owner's queued jobs; more is RESOURCE_EXHAUSTED
   // Stored upload bytes (.h5ad files) of one owner; more is RESOURCE_EXHAUSTED.
   int64_t max_dataset_bytes_per_owner = int64_t{64} << 30;
@@ -103,6 +105,8 @@ class CandiesService final : public v1::Candies::Service {
                             v1::Model* out) override;
 
   ModelRegistry& models() { return *models_; }
+  // The read paths (isolation included) for the HTTP/JSON API.
+  Queries& queries() { return *queries_; }
   // Bytes of `owner`'s quota held by uploads still streaming (0 when none).
   int64_t ReservedUploadBytes(const std::string& owner);
 
@@ -113,10 +117,6 @@ class CandiesService final : public v1::Candies::Service {
   // Every RPC goes through here: authenticate (UNAUTHENTICATED otherwise), run
   // `body`, record the code and latency, write the audit line, convert.
   grpc::Status Call(const char* method, Audit audit, grpc::ServerContext* ctx, const Body& body);
-  // The object if `who` may see it; otherwise the very NotFound of a missing id.
-  absl::StatusOr<v1::Dataset> SeenDataset(const Principal& who, const std::string& id);
-  absl::StatusOr<v1::Job> SeenJob(const Principal& who, const std::string& id);
-  absl::StatusOr<v1::Model> SeenModel(const Principal& who, const std::string& id);  // own or shared
   // Visible, then: admins always; the owner too when `owner_may`.
   absl::Status MayManageModel(const Principal& who, const char* method, const std::string& id,
                               bool owner_may);
@@ -148,7 +148,9 @@ class CandiesService final : public v1::Candies::Service {
   int streams_total_ ABSL_GUARDED_BY(streams_mu_) = 0;
   std::map<std::string, int> streams_by_user_ ABSL_GUARDED_BY(streams_mu_);
 
-  std::unique_ptr<Scheduler> scheduler_;  // last: its workers call back into the above
+  // Destroyed before the parts its workers call back into.
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<Queries> queries_;  // reads the above; no threads of its own
 };
 
 }  // namespace candies::server
