@@ -93,6 +93,7 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
   metrics_options.write_timeout_seconds = config.metrics_write_timeout_seconds;
   metrics_options.tls_cert = config.tls_cert;
   metrics_options.tls_key = config.tls_key;
+  metrics_options.tls_client_ca = config.tls_client_ca;
   metrics_options.max_body_bytes = config.http_max_body_bytes;
   if ((*store)->failed_on_open() > 0) {
     LogLine("warn", "interrupted jobs failed after max-attempts runs",

@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/json_util.h>
 #include <httplib.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <exception>
 #include <functional>
@@ -79,6 +81,38 @@ absl::StatusOr<v1::ListJobsRequest> ListJobsRequestOf(const httplib::Request& re
   return r;
 }
 
+std::string Utf8(const ASN1_STRING* s) {
+  unsigned char* utf8 = nullptr;
+  const int n = ASN1_STRING_to_UTF8(&utf8, s);
+  if (n < 0) return "";
+  std::string out(reinterpret_cast<const char*>(utf8), static_cast<size_t>(n));
+  OPENSSL_free(utf8);
+  return out;
+}
+
+// The identity of a client certificate that the TLS layer verified (the
+// server asks for one only with tls-client-ca): its subject CN, or without a
+// CN its first DNS, email or URI subject alternative name; "" when none.
+std::string CertificateIdentity(const httplib::Request& req) {
+  if (req.ssl == nullptr || SSL_get_verify_result(req.ssl) != X509_V_OK) return "";
+  X509* cert = SSL_get1_peer_certificate(req.ssl);
+  if (cert == nullptr) return "";
+  std::string id;
+  X509_NAME* subject = X509_get_subject_name(cert);
+  const int cn = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+  if (cn >= 0) id = Utf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, cn)));
+  if (id.empty()) {
+    auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+    for (int i = 0; sans != nullptr && i < sk_GENERAL_NAME_num(sans) && id.empty(); ++i) {
+      const GENERAL_NAME* g = sk_GENERAL_NAME_value(sans, i);
+      if (g->type == GEN_DNS || g->type == GEN_EMAIL || g->type == GEN_URI) id = Utf8(g->d.ia5);
+    }
+    GENERAL_NAMES_free(sans);
+  }
+  X509_free(cert);
+  return id;
+}
+
 }  // namespace
 
 int HttpStatusOf(absl::StatusCode code) {
@@ -150,6 +184,7 @@ absl::StatusOr<Principal> HttpApi::Authenticate(const httplib::Request& req) {
   if (auth_ == nullptr) return absl::UnauthenticatedError("no authenticator");
   Credentials c;
   c.authorization = req.get_header_value("Authorization");
+  c.certificate_identity = CertificateIdentity(req);
   c.dev_owner = req.get_header_value("X-Candies-Owner");
   return auth_->Resolve(c);
 }

@@ -1,6 +1,7 @@
 #include "server/metrics_http.h"
 
 #include <httplib.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -11,6 +12,31 @@
 #include "prometheus/text_serializer.h"
 
 namespace candies::server {
+namespace {
+
+// HTTPS that also requests client certificates from `ca` and verifies them:
+// a certificate from another CA fails the handshake, none at all is allowed
+// (the request then needs a token).
+std::unique_ptr<httplib::Server> MutualTlsServer(const MetricsHttpOptions& o) {
+  return std::make_unique<httplib::SSLServer>([&o](SSL_CTX& ctx) {
+    SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
+    if (SSL_CTX_use_certificate_chain_file(&ctx, o.tls_cert.c_str()) != 1 ||
+        SSL_CTX_use_PrivateKey_file(&ctx, o.tls_key.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(&ctx) != 1 ||
+        SSL_CTX_load_verify_locations(&ctx, o.tls_client_ca.c_str(), nullptr) != 1) {
+      return false;
+    }
+    if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(o.tls_client_ca.c_str())) {
+      SSL_CTX_set_client_CA_list(&ctx, names);
+    }
+    static const unsigned char kContext[] = "candiesd";  // needed to resume verified sessions
+    SSL_CTX_set_session_id_context(&ctx, kContext, sizeof(kContext) - 1);
+    SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER, nullptr);
+    return true;
+  });
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     const std::string& address, std::shared_ptr<prometheus::Registry> registry,
@@ -38,10 +64,13 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Bind(
   std::unique_ptr<MetricsHttpServer> s(new MetricsHttpServer());
   s->registry_ = std::move(registry);
   if (!options.tls_cert.empty()) {
-    s->http_ = std::make_unique<httplib::SSLServer>(options.tls_cert.c_str(), options.tls_key.c_str());
+    s->http_ = options.tls_client_ca.empty()
+                   ? std::make_unique<httplib::SSLServer>(options.tls_cert.c_str(), options.tls_key.c_str())
+                   : MutualTlsServer(options);
     if (!s->http_->is_valid()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "tls-cert/tls-key: cannot load ", options.tls_cert, " and ", options.tls_key, " for /metrics"));
+          "tls-cert/tls-key/tls-client-ca: cannot load ", options.tls_cert, ", ", options.tls_key,
+          options.tls_client_ca.empty() ? "" : " or " + options.tls_client_ca, " for the HTTP server"));
     }
   } else {
     s->http_ = std::make_unique<httplib::Server>();

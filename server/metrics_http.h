@@ -34,6 +34,9 @@ struct MetricsHttpOptions {
   int read_timeout_seconds = 5;   // each read of a request (metrics-read-timeout-seconds)
   int write_timeout_seconds = 5;  // each write of an answer (metrics-write-timeout-seconds)
   std::string tls_cert, tls_key;  // both set: HTTPS (tls-cert, tls-key)
+  // With HTTPS: client certificates from this CA are requested and verified
+  // (tls-client-ca); not required, as on gRPC (token clients have none).
+  std::string tls_client_ca;
   int64_t max_body_bytes = 4096;  // request bodies; nothing here reads one (http-max-body-bytes)
 };
 

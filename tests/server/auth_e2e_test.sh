@@ -5,7 +5,8 @@
 # client certificate (mTLS). Each user sees only their own objects, the admin
 # sees all, nobody can act as another, a wrong or revoked token is refused,
 # plain text and foreign certificates are refused, health checks and the
-# HTTPS /metrics stay open.
+# HTTPS /metrics stay open; the JSON API on the same HTTPS server takes the
+# same tokens and certificates.
 set -euo pipefail
 daemon=$(realpath "$1")
 cli=$(realpath "$2")
@@ -156,6 +157,21 @@ fi
 metrics=$(cat "$dir/data/candiesd.metrics")
 curl -sf --cacert ca.crt "https://$metrics/metrics" >"$dir/metrics.txt" || fail "/metrics over HTTPS"
 grep -q 'candies_rpc_duration_seconds_count{method="SubmitJob"}' "$dir/metrics.txt" || fail "/metrics content"
+# The JSON API on the same HTTPS server (tests/server/http_api_test.sh has the
+# rest): a token, carol's certificate as her identity, a foreign CA's refused.
+curl -sf --cacert ca.crt -H "Authorization: Bearer $alice" "https://$metrics/v1/jobs" >"$dir/api.json" ||
+  fail "JSON API over HTTPS"
+grep -q "\"$a_job\"" "$dir/api.json" && ! grep -q "$b_job" "$dir/api.json" || fail "alice's JSON job list"
+c_job=$(env -u CANDIES_TOKEN timeout 30 "$cli" submit --mod1 "$c_rna" --mod2 "$c_rna" --n-clusters 2 "${tls[@]}" "${carol[@]}")
+curl -sf --cacert ca.crt --cert carol.crt --key carol.key "https://$metrics/v1/jobs" >"$dir/api.json" ||
+  fail "JSON API with carol's certificate"
+grep -q "\"id\":\"$c_job\",.*\"owner\":\"carol\"" "$dir/api.json" && ! grep -q "$a_job" "$dir/api.json" ||
+  fail "carol's JSON job list: $(cat "$dir/api.json")"
+test "$(curl -s -o /dev/null -w '%{http_code}' --cacert ca.crt "https://$metrics/v1/jobs")" = 401 ||
+  fail "JSON API without a credential"
+if curl -s --cacert ca.crt --cert mallory.crt --key mallory.key "https://$metrics/v1/jobs" >/dev/null; then
+  fail "a certificate from a foreign CA was accepted by the HTTP server"
+fi
 
 # --- audit lines and modes
 grep -q "msg=\"audit\" rpc=SubmitJob identity=alice role=user peer=ipv4:127.0.0.1:[0-9]* object=$a_job code=OK" "$dir/err.log" ||

@@ -56,6 +56,30 @@ TEST(ConfigTest, WorkerSettings) {
   EXPECT_NE(bad.status().message().find("worker-timeout-seconds"), absl::string_view::npos);
 }
 
+TEST(ConfigTest, HttpSettings) {
+  auto c = ParseDaemonConfig({});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->http_api);
+  EXPECT_FALSE(c->metrics_require_token);  // /metrics stays open unless asked
+  EXPECT_EQ(c->http_max_report_bytes, int64_t{64} << 20);
+  EXPECT_EQ(c->max_page_size, 1000);
+  c = ParseDaemonConfig({"--http-api", "false", "--metrics-require-token", "true",
+                         "--http-max-report-bytes", "1000", "--http-max-body-bytes", "10",
+                         "--max-page-size", "50"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->http_api);
+  EXPECT_TRUE(c->metrics_require_token);
+  EXPECT_EQ(c->http_max_report_bytes, 1000);
+  EXPECT_EQ(c->http_max_body_bytes, 10);
+  EXPECT_EQ(c->max_page_size, 50);
+  auto bad = ParseDaemonConfig({"--metrics-require-token", "yes"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("metrics-require-token: 'yes' is not true|false"),
+            absl::string_view::npos)
+      << bad.status();
+  EXPECT_FALSE(ParseDaemonConfig({"--max-page-size", "0"}).ok());
+}
+
 TEST(ConfigTest, ErrorsNameTheKey) {
   auto bad = ParseDaemonConfig({"--workers", "zero"});
   ASSERT_FALSE(bad.ok());
