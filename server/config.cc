@@ -110,6 +110,8 @@ absl::Status Apply(DaemonConfig& c, const std::string& key, const std::string& v
     return num(&c.http_max_report_bytes);
   } else if (key == "http-max-body-bytes") {
     return num(&c.http_max_body_bytes);
+  } else if (key == "http-metrics-cache-entries") {
+    return num(&c.http_metrics_cache_entries);
   } else if (key == "max-page-size") {
     return num(&c.max_page_size);
   } else if (key == "max-user-priority") {
@@ -173,7 +175,7 @@ std::string DaemonUsage() {
          "  [--metrics-threads 4] [--metrics-read-timeout-seconds 5]\n"
          "  [--metrics-write-timeout-seconds 5] [--http-api true|false]\n"
          "  [--metrics-require-token false|true] [--http-max-report-bytes 67108864]\n"
-         "  [--http-max-body-bytes 4096] [--max-page-size 1000]\n"
+         "  [--http-max-body-bytes 4096] [--http-metrics-cache-entries 256] [--max-page-size 1000]\n"
          "  [--executor process|thread] [--worker PATH]\n"
          "  [--worker-max-memory-bytes 34359738368] [--worker-timeout-seconds 86400]\n"
          "Authentication is required: --token-file, --tls-client-ca, or --insecure-dev-mode\n"

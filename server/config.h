@@ -52,6 +52,7 @@ struct DaemonConfig {
   bool metrics_require_token = false;      // /metrics needs a valid bearer token too
   int64_t http_max_report_bytes = int64_t{64} << 20;  // largest job report GET .../report serves
   int64_t http_max_body_bytes = 4096;      // request bodies (the API reads none)
+  int http_metrics_cache_entries = 256;    // jobs whose /v1/jobs/{id}/metrics stay cached
   int max_page_size = 1000;                // ListJobs / GET /v1/jobs page_size limit
   // Runs of one job; a job interrupted by this many daemon restarts ends FAILED
   // instead of being requeued again (no crash loop on an input that kills us).

@@ -154,6 +154,7 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
   opt.validation.read.max_group_members = config.read_max_group_members;
   opt.max_register_bytes = config.max_register_bytes;
   opt.max_page_size = config.max_page_size;
+  opt.metrics_cache_entries = config.http_metrics_cache_entries;
   CandiesService service(opt, store->get(), backend, &metrics);
 
   // The JSON API reads the service's parts: declared after the service, the

@@ -30,6 +30,25 @@ absl::StatusOr<v1::JobMetrics> ResultReader::ReadMetrics(const v1::Job& job) {
     return absl::FailedPreconditionError(absl::StrCat(
         "id: job ", job.id(), " has no result (state ", v1::JobState_Name(job.state()), ")"));
   }
+  {
+    absl::MutexLock lock(&cache_mu_);
+    auto it = cache_.find(job.id());
+    if (it != cache_.end()) return it->second;
+  }
+  // Read without the lock: two first readers of one job both read the file.
+  CANDIES_ASSIGN_OR_RETURN(v1::JobMetrics m, ReadMetricsFile(job));
+  absl::MutexLock lock(&cache_mu_);
+  if (cache_size_ > 0 && cache_.emplace(job.id(), m).second) {
+    cache_order_.push_back(job.id());
+    while (static_cast<int>(cache_order_.size()) > cache_size_) {
+      cache_.erase(cache_order_.front());
+      cache_order_.pop_front();
+    }
+  }
+  return m;
+}
+
+absl::StatusOr<v1::JobMetrics> ResultReader::ReadMetricsFile(const v1::Job& job) {
   ReadOptions options;  // uns is what is wanted; the big optional parts are skipped
   options.read_layers = false;
   options.read_obsp = false;

@@ -52,7 +52,8 @@ CandiesService::CandiesService(ServiceOptions options, Store* store, JobBackend*
   }
   model_backend_ = std::make_unique<ModelBackend>(backend_, models_.get());
   tracker_ = std::make_unique<JobTracker>(store_, metrics_, models_.get());
-  results_ = std::make_unique<ResultReader>(store_, metrics_, options_.fetch_chunk_bytes);
+  results_ = std::make_unique<ResultReader>(store_, metrics_, options_.fetch_chunk_bytes,
+                                            options_.metrics_cache_entries);
   scheduler_ = std::make_unique<Scheduler>(options_.scheduler, model_backend_.get(),
                                            tracker_->Listener());
   tracker_->Attach(scheduler_.get());

@@ -36,6 +36,7 @@ struct ServiceOptions {
   std::string device = "auto";  // passed to the backend
   int64_t fetch_chunk_bytes = 1 << 20;  // FetchResult chunk size
   int max_page_size = 1000;             // ListJobs page_size limit (max-page-size)
+  int metrics_cache_entries = 256;      // jobs whose metrics stay cached (http-metrics-cache-entries)
   int max_queued_per_owner = 100;       // one owner's queued jobs; more is RESOURCE_EXHAUSTED
   // Stored upload bytes (.h5ad files) of one owner; more is RESOURCE_EXHAUSTED.
   int64_t max_dataset_bytes_per_owner = int64_t{64} << 30;

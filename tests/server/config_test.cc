@@ -65,13 +65,14 @@ TEST(ConfigTest, HttpSettings) {
   EXPECT_EQ(c->max_page_size, 1000);
   c = ParseDaemonConfig({"--http-api", "false", "--metrics-require-token", "true",
                          "--http-max-report-bytes", "1000", "--http-max-body-bytes", "10",
-                         "--max-page-size", "50"});
+                         "--max-page-size", "50", "--http-metrics-cache-entries", "3"});
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_FALSE(c->http_api);
   EXPECT_TRUE(c->metrics_require_token);
   EXPECT_EQ(c->http_max_report_bytes, 1000);
   EXPECT_EQ(c->http_max_body_bytes, 10);
   EXPECT_EQ(c->max_page_size, 50);
+  EXPECT_EQ(c->http_metrics_cache_entries, 3);
   auto bad = ParseDaemonConfig({"--metrics-require-token", "yes"});
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("metrics-require-token: 'yes' is not true|false"),

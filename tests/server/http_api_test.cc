@@ -81,6 +81,7 @@ TEST(HttpApiMapping, OpenApiDocumentListsExactlyTheRoutes) {
 // The service fixture plus the daemon's HTTP server with the API mounted.
 class HttpApiTest : public ServiceTest {
  protected:
+  void Configure(ServiceOptions& o) override { o.metrics_cache_entries = 1; }
   void SetUp() override {
     ServiceTest::SetUp();
     if (HasFatalFailure()) return;
@@ -170,6 +171,31 @@ TEST_F(HttpApiTest, JobMetricsComeFromTheResultsUns) {
   ASSERT_TRUE(root);
   // (map order in protobuf's JSON is unspecified: compared parsed)
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(ParseJson(root->body), doc));
+}
+
+// A result never changes: its metrics are read once and kept, up to
+// http-metrics-cache-entries jobs (1 here), oldest dropped first.
+TEST_F(HttpApiTest, JobMetricsAreCachedWithinTheBound) {
+  UnsValue uns = UnsValue::Map(), metrics = UnsValue::Map();
+  metrics.Set("ari", UnsValue::Float(0.5));
+  uns.Set("metrics", metrics);
+  const std::string a = FinishedJob("alice", uns);
+  const std::string b = FinishedJob("alice", uns);
+  auto r = Get("/v1/jobs/" + a + "/metrics");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  std::filesystem::remove(store_->ResultPath(a));
+  r = Get("/v1/jobs/" + a + "/metrics");  // from the cache
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_NE(r->body.find("\"ari\":0.5"), std::string::npos) << r->body;
+  r = Get("/v1/jobs/" + b + "/metrics");  // takes the one place
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  r = Get("/v1/jobs/" + a + "/metrics");  // read again: the file is gone
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->status, 200) << r->body;
+  EXPECT_NE(r->body.find(a), std::string::npos) << r->body;
 }
 
 TEST_F(HttpApiTest, UnfinishedJobHasNoMetricsAndTheQueueShowsOwnJobs) {
