@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "core/util/job_options.h"
 #include "core/util/progress.h"
 
 namespace candies::server {
@@ -32,15 +33,16 @@ struct JobSpec {
   std::string id;
   std::string owner = "default";
   std::string mod1_path, mod2_path;  // .h5ad files of the two datasets
-  int mod1_kind = 0, mod2_kind = 0;  // v1::ModalityKind values
-  std::string kind = "full";         // full | integrate | denoise | cluster
+  // The settings, in the one vocabulary (core/util/job_options.h).
+  ModalityKind mod1_kind = ModalityKind::kRna, mod2_kind = ModalityKind::kProtein;
+  JobKind kind = JobKind::kFull;
   int64_t n_clusters = 0;
-  std::string low_quality = "auto";
-  std::string preset = "fast";
+  LowQuality low_quality = LowQuality::kAuto;
+  Preset preset = Preset::kFast;
   uint64_t seed = 0;
   std::string labels_key;
   std::string device = "auto";
-  std::string cluster_method;  // empty: the preset's
+  std::optional<ClusterMethod> cluster_method;  // none: the preset's
   int threads = 0;          // CPU threads for this job (0: backend default)
   std::string result_path;  // where the backend writes the result .h5ad
   // Where the backend writes the denoised low-quality modality (.h5ad), when

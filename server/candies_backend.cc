@@ -17,17 +17,6 @@
 namespace candies::server {
 namespace {
 
-// v1::ModalityKind numbers (candies.proto); UNSPECIFIED takes the CLI's
-// defaults: mod1 RNA, mod2 protein.
-ModalityKind KindOf(int proto_kind, ModalityKind fallback) {
-  switch (proto_kind) {
-    case 1: return ModalityKind::kRna;
-    case 2: return ModalityKind::kProtein;
-    case 3: return ModalityKind::kAtac;
-    default: return fallback;
-  }
-}
-
 // A TrainedModel held by the daemon's registry.
 class TrainedResident : public ResidentModel {
  public:
@@ -59,18 +48,15 @@ absl::Status WriteAtomically(const AnnData& a, const std::string& path) {
 
 absl::StatusOr<std::string> RunImpl(const JobSpec& spec, const ProgressSink& progress,
                                     const CancelToken* cancel) {
-  CANDIES_ASSIGN_OR_RETURN(Preset preset, ParsePreset(spec.preset));
-  PipelineOptions o = PipelineOptions::FromPreset(preset);
-  CANDIES_ASSIGN_OR_RETURN(o.kind, ParseJobKind(spec.kind));
-  CANDIES_ASSIGN_OR_RETURN(o.low_quality, ParseLowQuality(spec.low_quality));
+  PipelineOptions o = PipelineOptions::FromPreset(spec.preset);
+  o.kind = spec.kind;
+  o.low_quality = spec.low_quality;
   o.n_clusters = spec.n_clusters;
   o.labels_key = spec.labels_key;
   o.device = spec.device;
   o.seed = spec.seed;
   o.threads = spec.threads;
-  if (!spec.cluster_method.empty()) {  // else the preset's
-    CANDIES_ASSIGN_OR_RETURN(o.cluster.method, ParseClusterMethod(spec.cluster_method));
-  }
+  if (spec.cluster_method.has_value()) o.cluster.method = *spec.cluster_method;  // else the preset's
   if (spec.model != nullptr) {
     const auto* resident = dynamic_cast<const TrainedResident*>(spec.model.get());
     if (resident == nullptr) return absl::InternalError("model: not a CANDIES trained model");
@@ -80,8 +66,8 @@ absl::StatusOr<std::string> RunImpl(const JobSpec& spec, const ProgressSink& pro
   ModalityInput m1, m2;
   m1.name = "mod1";
   m2.name = "mod2";
-  m1.kind = KindOf(spec.mod1_kind, ModalityKind::kRna);
-  m2.kind = KindOf(spec.mod2_kind, ModalityKind::kProtein);
+  m1.kind = spec.mod1_kind;
+  m2.kind = spec.mod2_kind;
   CANDIES_ASSIGN_OR_RETURN(AnnData a1, ReadH5ad(spec.mod1_path));
   CANDIES_ASSIGN_OR_RETURN(AnnData a2, ReadH5ad(spec.mod2_path));
   m1.adata = std::make_shared<AnnData>(std::move(a1));

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/util/status_macros.h"
+#include "server/job_vocabulary.h"
 #include "server/log.h"
 
 namespace candies::server {
@@ -116,7 +117,7 @@ void JobTracker::OnFinish(const std::string& id, FinalState state, const std::st
     job->set_state(ToProto(state));
     job->set_finished_unix(NowUnix());
     if (state != FinalState::kSucceeded) job->set_error(detail);
-    kind = job->spec().kind();
+    kind = KindName(job->spec());
     absl::MutexLock lock(&mu_);
     auto it = live_.find(id);
     if (it != live_.end()) job->set_stage(it->second.event.stage());

@@ -10,6 +10,7 @@
 #include "core/io/h5ad.h"
 #include "core/util/status_macros.h"
 #include "server/errors.h"
+#include "server/job_vocabulary.h"
 
 namespace candies::server {
 namespace fs = std::filesystem;
@@ -92,7 +93,7 @@ absl::Status ResultReader::FetchFile(const v1::Job& job, const std::string& part
   }
   if (part == "denoised_h5ad" && !fs::exists(path)) {
     return absl::NotFoundError(absl::StrCat("part: job ", job.id(), " made no denoised matrix (kind ",
-                                            job.spec().kind(), ")"));
+                                            KindName(job.spec()), ")"));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::DataLossError(absl::StrCat("result file of ", job.id(), " is missing"));
@@ -127,7 +128,7 @@ absl::Status ResultReader::FetchArray(const v1::Job& job, const std::string& par
   const std::string path = denoised ? store_->DenoisedPath(job.id()) : store_->ResultPath(job.id());
   if (denoised && !fs::exists(path)) {
     return absl::NotFoundError(absl::StrCat("part: job ", job.id(), " made no denoised matrix (kind ",
-                                            job.spec().kind(), ")"));
+                                            KindName(job.spec()), ")"));
   }
   CANDIES_ASSIGN_OR_RETURN(AnnData a, ReadH5ad(path));
   std::vector<int32_t> labels;
@@ -151,7 +152,7 @@ absl::Status ResultReader::FetchArray(const v1::Job& job, const std::string& par
     auto it = a.obsm.find(part);
     if (it == a.obsm.end()) {
       return absl::NotFoundError(absl::StrCat("part: the result of job ", job.id(), " has no obsm[\"",
-                                              part, "\"] (kind ", job.spec().kind(), ")"));
+                                              part, "\"] (kind ", KindName(job.spec()), ")"));
     }
     m = ToDense(it->second);
   }

@@ -10,6 +10,7 @@
 #include "core/io/h5ad.h"
 #include "core/util/status_macros.h"
 #include "server/errors.h"
+#include "server/job_vocabulary.h"
 #include "server/log.h"
 #include "server/safe_open.h"
 #include "server/upload_assembler.h"
@@ -26,13 +27,6 @@ grpc::Status ToGrpc(const absl::Status& s) {
 
 absl::Status AdminOnly(const char* method) {
   return absl::PermissionDeniedError(absl::StrCat(method, ": admin only"));
-}
-
-bool OneOf(const std::string& v, std::initializer_list<const char*> allowed) {
-  for (const char* a : allowed) {
-    if (v == a) return true;
-  }
-  return false;
 }
 
 }  // namespace
@@ -125,16 +119,18 @@ absl::Status CandiesService::Enqueue(const v1::Job& job) {
   CANDIES_ASSIGN_OR_RETURN(spec.mod2_path, store_->GetDatasetFile(r.mod2_dataset()));
   CANDIES_ASSIGN_OR_RETURN(v1::Dataset d1, store_->GetDataset(r.mod1_dataset()));
   CANDIES_ASSIGN_OR_RETURN(v1::Dataset d2, store_->GetDataset(r.mod2_dataset()));
-  spec.mod1_kind = d1.kind();
-  spec.mod2_kind = d2.kind();
-  spec.kind = r.kind();
-  spec.n_clusters = r.n_clusters();
-  spec.low_quality = r.low_quality();
-  spec.preset = r.preset();
+  // A stored job from before the enums carries text: read the same way.
+  CANDIES_ASSIGN_OR_RETURN(JobSettings settings, JobSettingsFromRequest(r));
+  CANDIES_ASSIGN_OR_RETURN(spec.mod1_kind, FromProto(d1.kind(), ModalityKind::kRna, "mod1 kind"));
+  CANDIES_ASSIGN_OR_RETURN(spec.mod2_kind, FromProto(d2.kind(), ModalityKind::kProtein, "mod2 kind"));
+  spec.kind = settings.kind;
+  spec.n_clusters = settings.n_clusters;
+  spec.low_quality = settings.low_quality;
+  spec.preset = settings.preset;
   spec.seed = r.seed();
   spec.labels_key = r.labels_key();
   spec.device = options_.device;
-  spec.cluster_method = r.cluster_method();  // empty: the preset's (resolved by the backend)
+  spec.cluster_method = settings.cluster_method;  // none: the preset's (resolved by the backend)
   spec.model_id = r.model_id();
   if (!spec.model_id.empty()) spec.model_dir = store_->ModelDir(spec.model_id);
   if (!job.model_id().empty()) spec.save_model_dir = store_->ModelDir(job.model_id());
@@ -326,21 +322,12 @@ grpc::Status CandiesService::DeleteDataset(grpc::ServerContext* ctx,
 }
 
 absl::Status CandiesService::ValidateSubmit(const Principal& who, v1::SubmitJobRequest& r) {
-  if (r.kind().empty()) r.set_kind("full");
-  if (r.low_quality().empty()) r.set_low_quality("auto");
-  if (r.preset().empty()) r.set_preset("fast");
   if (r.mod1_dataset().empty()) return Invalid("mod1_dataset", "is empty");
   if (r.mod2_dataset().empty()) return Invalid("mod2_dataset", "is empty");
-  if (!OneOf(r.kind(), {"full", "integrate", "denoise", "cluster"})) {
-    return Invalid("kind", absl::StrCat("'", r.kind(), "' is not full|integrate|denoise|cluster"));
-  }
-  if (r.n_clusters() <= 0) return Invalid("n_clusters", "must be > 0");
-  if (!OneOf(r.low_quality(), {"auto", "mod1", "mod2"})) {
-    return Invalid("low_quality", absl::StrCat("'", r.low_quality(), "' is not auto|mod1|mod2"));
-  }
-  if (!OneOf(r.preset(), {"fast", "paper"})) {
-    return Invalid("preset", absl::StrCat("'", r.preset(), "' is not fast|paper"));
-  }
+  // The settings with the vocabulary and checks the CLI uses (core/util/job_options.h);
+  // the stored request then carries explicit enums.
+  CANDIES_ASSIGN_OR_RETURN(JobSettings settings, JobSettingsFromRequest(r));
+  SetRequestSettings(settings, &r);
   if (r.deadline_seconds() < 0) return Invalid("deadline_seconds", "must be >= 0");
   if (r.deadline_seconds() > options_.max_deadline_seconds) {
     return Invalid("deadline_seconds", absl::StrCat(r.deadline_seconds(), " exceeds max-deadline-seconds = ",
@@ -351,20 +338,8 @@ absl::Status CandiesService::ValidateSubmit(const Principal& who, v1::SubmitJobR
         "priority: ", r.priority(), " is above max-user-priority = ", options_.max_user_priority,
         " (higher priorities are for admins)"));
   }
-  if (!r.cluster_method().empty() && !OneOf(r.cluster_method(), {"mclust", "leiden", "kmeans"})) {
-    return Invalid("cluster_method", absl::StrCat("'", r.cluster_method(),
-                                                  "' is not mclust|leiden|kmeans (or empty: the preset's)"));
-  }
-  const bool trains = r.kind() == "full" || r.kind() == "denoise";
-  if (!r.model_id().empty()) {
-    if (!trains) return Invalid("model_id", absl::StrCat("applies to kind full or denoise, not ", r.kind()));
-    if (r.save_model()) return Invalid("save_model", "cannot be combined with model_id (an applied model is not retrained)");
-    if (!queries_->SeenModel(who, r.model_id()).ok()) {
-      return absl::NotFoundError(absl::StrCat("model_id: model ", r.model_id(), " not found"));
-    }
-  }
-  if (r.save_model() && !trains) {
-    return Invalid("save_model", absl::StrCat("applies to kind full or denoise, not ", r.kind()));
+  if (!r.model_id().empty() && !queries_->SeenModel(who, r.model_id()).ok()) {
+    return absl::NotFoundError(absl::StrCat("model_id: model ", r.model_id(), " not found"));
   }
   for (const auto& [field, id] : {std::pair<std::string, std::string>{"mod1_dataset", r.mod1_dataset()},
                                   {"mod2_dataset", r.mod2_dataset()}}) {

@@ -116,7 +116,12 @@ int RunWorker(const std::vector<std::string>& args, const BackendFactory& make_b
     report(r);
   };
 
-  JobSpec spec = FromWorkerJob(*job);
+  absl::StatusOr<JobSpec> parsed = FromWorkerJob(*job);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "candies-worker: %s\n", std::string(parsed.status().message()).c_str());
+    return 2;
+  }
+  JobSpec spec = *std::move(parsed);
   std::unique_ptr<JobBackend> backend = make_backend(spec.device);
   absl::StatusOr<std::string> result;
   if (!job->model_dir().empty()) {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
+#include "server/job_vocabulary.h"
 
 namespace candies::server {
 
@@ -64,16 +65,16 @@ v1::WorkerJob ToWorkerJob(const JobSpec& s, const std::string& model_dir) {
   j.set_owner(s.owner);
   j.set_mod1_path(s.mod1_path);
   j.set_mod2_path(s.mod2_path);
-  j.set_mod1_kind(static_cast<v1::ModalityKind>(s.mod1_kind));
-  j.set_mod2_kind(static_cast<v1::ModalityKind>(s.mod2_kind));
-  j.set_kind(s.kind);
+  j.set_mod1_kind(ToProto(s.mod1_kind));
+  j.set_mod2_kind(ToProto(s.mod2_kind));
+  j.set_kind(ToProto(s.kind));
   j.set_n_clusters(s.n_clusters);
-  j.set_low_quality(s.low_quality);
-  j.set_preset(s.preset);
+  j.set_low_quality(ToProto(s.low_quality));
+  j.set_preset(ToProto(s.preset));
   j.set_seed(s.seed);
   j.set_labels_key(s.labels_key);
   j.set_device(s.device);
-  j.set_cluster_method(s.cluster_method);
+  j.set_cluster_method(ToProto(s.cluster_method));
   j.set_threads(s.threads);
   j.set_result_path(s.result_path);
   j.set_denoised_path(s.denoised_path);
@@ -84,22 +85,33 @@ v1::WorkerJob ToWorkerJob(const JobSpec& s, const std::string& model_dir) {
   return j;
 }
 
-JobSpec FromWorkerJob(const v1::WorkerJob& j) {
+absl::StatusOr<JobSpec> FromWorkerJob(const v1::WorkerJob& j) {
   JobSpec s;
   s.id = j.id();
   s.owner = j.owner();
   s.mod1_path = j.mod1_path();
   s.mod2_path = j.mod2_path();
-  s.mod1_kind = j.mod1_kind();
-  s.mod2_kind = j.mod2_kind();
-  s.kind = j.kind();
+  absl::StatusOr<ModalityKind> mod1_kind = FromProto(j.mod1_kind(), ModalityKind::kRna, "mod1_kind");
+  absl::StatusOr<ModalityKind> mod2_kind =
+      FromProto(j.mod2_kind(), ModalityKind::kProtein, "mod2_kind");
+  absl::StatusOr<JobKind> kind = FromProto(j.kind());
+  absl::StatusOr<LowQuality> low_quality = FromProto(j.low_quality());
+  absl::StatusOr<Preset> preset = FromProto(j.preset());
+  absl::StatusOr<std::optional<ClusterMethod>> method = FromProto(j.cluster_method());
+  for (const absl::Status& st : {mod1_kind.status(), mod2_kind.status(), kind.status(),
+                                 low_quality.status(), preset.status(), method.status()}) {
+    if (!st.ok()) return st;
+  }
+  s.mod1_kind = *mod1_kind;
+  s.mod2_kind = *mod2_kind;
+  s.kind = *kind;
   s.n_clusters = j.n_clusters();
-  s.low_quality = j.low_quality();
-  s.preset = j.preset();
+  s.low_quality = *low_quality;
+  s.preset = *preset;
+  s.cluster_method = *method;
   s.seed = j.seed();
   s.labels_key = j.labels_key();
   s.device = j.device();
-  s.cluster_method = j.cluster_method();
   s.threads = j.threads();
   s.result_path = j.result_path();
   s.denoised_path = j.denoised_path();

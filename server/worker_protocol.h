@@ -34,7 +34,7 @@ absl::Status WriteAll(int fd, const std::string& bytes);
 // The worker's copy of a job. `model_dir` is where the worker loads the
 // applied model from (empty: none).
 v1::WorkerJob ToWorkerJob(const JobSpec& spec, const std::string& model_dir);
-JobSpec FromWorkerJob(const v1::WorkerJob& job);
+absl::StatusOr<JobSpec> FromWorkerJob(const v1::WorkerJob& job);  // errors name the field
 
 v1::WorkerProgress ToWorkerProgress(const ProgressEvent& e);
 ProgressEvent FromWorkerProgress(const v1::WorkerProgress& p);

@@ -25,6 +25,7 @@
 #include "client/cli/command.h"
 #include "client/cli/remote.h"
 #include "core/io/h5ad.h"
+#include "server/job_vocabulary.h"
 
 namespace candies::cli {
 namespace {
@@ -172,12 +173,11 @@ std::string Age(int64_t created) {
   return absl::StrCat(s / 3600, "h");
 }
 
+// The modality vocabulary of a local run (core/util/job_options.h).
 absl::StatusOr<v1::ModalityKind> ParseKind(const std::string& text) {
-  const std::string kind = absl::AsciiStrToLower(text);
-  if (kind == "rna") return v1::MODALITY_KIND_RNA;
-  if (kind == "protein" || kind == "prot" || kind == "adt") return v1::MODALITY_KIND_PROTEIN;
-  if (kind == "atac" || kind == "peaks") return v1::MODALITY_KIND_ATAC;
-  return absl::InvalidArgumentError(absl::StrCat("kind: '", text, "' is not rna, protein or atac"));
+  absl::StatusOr<ModalityKind> kind = ParseModalityKind(text);
+  if (!kind.ok()) return kind.status();
+  return server::ToProto(*kind);
 }
 
 // One obs column as text (the upload's ObsColumn); floats are skipped (they
@@ -292,7 +292,7 @@ int RunUpload(const std::vector<std::string>& argv) {
   if (!Setup("upload", "FILE.h5ad", argv, specs, 1, &args, &r, &rc)) return rc;
   const std::string path = args.positional()[0];
   auto kind = ParseKind(args.Get("kind"));
-  if (!kind.ok()) return Fail("upload", absl::StrCat("--", kind.status().message()));
+  if (!kind.ok()) return Fail("upload", absl::StrCat("--kind: ", kind.status().message()));
   auto a = ReadH5ad(path);
   if (!a.ok()) return Fail("upload", std::string(a.status().message()));
   const std::string name = args.Get("name").empty()
@@ -328,21 +328,28 @@ int RunSubmit(const std::vector<std::string>& argv) {
   v1::SubmitJobRequest req;
   req.set_mod1_dataset(args.Get("mod1"));
   req.set_mod2_dataset(args.Get("mod2"));
-  req.set_kind(args.Get("kind"));
-  req.set_low_quality(args.Get("low-quality"));
-  req.set_preset(args.Get("preset"));
   req.set_labels_key(args.Get("labels-key"));
-  req.set_cluster_method(args.Get("cluster-method"));
   req.set_model_id(args.Get("model"));
   req.set_save_model(args.Has("save-model"));
+  JobSettingsText text;
+  text.kind = args.Get("kind");
+  text.low_quality = args.Get("low-quality");
+  text.preset = args.Get("preset");
+  text.cluster_method = args.Get("cluster-method");
+  text.apply_model = !req.model_id().empty();
+  text.save_model = req.save_model();
   for (const char* f : {"n-clusters", "seed", "priority", "deadline-seconds"}) {
     auto v = args.GetInt(f);
     if (!v.ok()) return Fail("submit", std::string(v.status().message()));
-    if (std::string(f) == "n-clusters") req.set_n_clusters(static_cast<int32_t>(*v));
+    if (std::string(f) == "n-clusters") text.n_clusters = *v;
     if (std::string(f) == "seed") req.set_seed(static_cast<uint64_t>(*v));
     if (std::string(f) == "priority") req.set_priority(static_cast<int32_t>(*v));
     if (std::string(f) == "deadline-seconds") req.set_deadline_seconds(*v);
   }
+  // Parsed and checked as a local run and the daemon do (core/util/job_options.h).
+  auto settings = ParseJobSettings(text);
+  if (!settings.ok()) return Fail("submit", std::string(settings.status().message()));
+  server::SetRequestSettings(*settings, &req);
   v1::Job job;
   grpc::Status s = r.stub->SubmitJob(r.Ctx().get(), req, &job);
   if (!s.ok()) return Fail("submit", s);
@@ -383,7 +390,7 @@ int RunList(const std::vector<std::string>& argv) {
     grpc::Status s = r.stub->ListJobs(r.Ctx().get(), req, &resp);
     if (!s.ok()) return Fail("list", s);
     for (const auto& j : resp.jobs()) {
-      std::printf("%s %s %s %s %s\n", j.id().c_str(), StateName(j.state()), j.spec().kind().c_str(),
+      std::printf("%s %s %s %s %s\n", j.id().c_str(), StateName(j.state()), server::KindName(j.spec()),
                   j.owner().c_str(), Age(j.created_unix()).c_str());
     }
     req.set_page_token(resp.next_page_token());
@@ -403,7 +410,7 @@ int RunStatus(const std::vector<std::string>& argv) {
   if (!s.ok()) return Fail("status", s);
   std::printf("id: %s\nstate: %s\nkind: %s\nowner: %s\nattempt: %d\nqueue_position: %d\n"
               "stage: %s\nerror: %s\n",
-              j.id().c_str(), StateName(j.state()), j.spec().kind().c_str(), j.owner().c_str(),
+              j.id().c_str(), StateName(j.state()), server::KindName(j.spec()), j.owner().c_str(),
               j.attempt(), j.queue_position(), j.stage().c_str(), j.error().c_str());
   return 0;
 }
@@ -617,11 +624,9 @@ int RunOnServer(const RemoteRun& run) {
   std::string ids[2];
   const std::shared_ptr<const AnnData>* mods[2] = {&run.mod1, &run.mod2};
   const std::string* names[2] = {&run.mod1_name, &run.mod2_name};
-  const std::string* kinds[2] = {&run.mod1_kind, &run.mod2_kind};
+  const ModalityKind kinds[2] = {run.settings.mod1_kind, run.settings.mod2_kind};
   for (int m = 0; m < 2; ++m) {
-    auto kind = ParseKind(*kinds[m]);
-    if (!kind.ok()) return fail(absl::StrCat("--mod", m + 1, "-", kind.status().message()));
-    auto d = UploadAnnData(r, **mods[m], *names[m], *kind);
+    auto d = UploadAnnData(r, **mods[m], *names[m], server::ToProto(kinds[m]));
     if (!d.ok()) return fail(std::string(d.status().message()));
     std::fprintf(stderr, "[upload] mod%d %s: %lld x %lld -> %s\n", m + 1, names[m]->c_str(),
                  static_cast<long long>(d->n_obs()), static_cast<long long>(d->n_vars()),
@@ -631,13 +636,9 @@ int RunOnServer(const RemoteRun& run) {
   v1::SubmitJobRequest req;
   req.set_mod1_dataset(ids[0]);
   req.set_mod2_dataset(ids[1]);
-  req.set_kind(run.kind);
-  req.set_n_clusters(static_cast<int32_t>(run.n_clusters));
-  req.set_low_quality(run.low_quality);
-  req.set_preset(run.preset);
+  server::SetRequestSettings(run.settings, &req);
   req.set_seed(run.seed);
   req.set_labels_key(run.labels_key);
-  req.set_cluster_method(run.cluster_method);
   req.set_model_id(run.load_model);
   req.set_save_model(run.save_model);
   v1::Job job;

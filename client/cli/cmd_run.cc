@@ -128,9 +128,21 @@ int RunRun(const std::vector<std::string>& argv) {
   for (const char* f : {"mod1", "mod2", "n-clusters", "out"})
     if (args->Get(f).empty()) return Fail(absl::StrCat("--", f, " is required (see --help)"));
 
-  auto preset = ParsePreset(args->Get("preset"));
-  if (!preset.ok()) return Fail(preset.status());
-  PipelineOptions o = PipelineOptions::FromPreset(*preset);
+  // The job's settings, parsed and validated as candiesd does (core/util/job_options.h):
+  // the same input is accepted or refused with the same text locally and with --server.
+  JobSettingsText text;
+  text.kind = args->Has("no-denoise") ? "integrate" : "full";
+  text.preset = args->Get("preset");
+  text.low_quality = args->Get("low-quality");
+  text.cluster_method = args->Get("cluster-method");  // empty: the preset's
+  text.mod1_kind = args->Get("mod1-kind");
+  text.mod2_kind = args->Get("mod2-kind");
+  auto k = args->GetInt("n-clusters");
+  if (!k.ok()) return Fail(k.status());
+  text.n_clusters = *k;
+  text.apply_model = !args->Get("load-model").empty();
+  text.save_model = !args->Get("save-model").empty();
+  PipelineOptions o;
   o.kind = args->Has("no-denoise") ? JobKind::kIntegrate : JobKind::kFull;
   o.save_model_dir = args->Get("save-model");
   o.load_model_dir = args->Get("load-model");
@@ -139,12 +151,18 @@ int RunRun(const std::vector<std::string>& argv) {
     return Fail("--no-denoise: cannot be combined with --save-model, --load-model or --out-denoised");
   if (!o.save_model_dir.empty() && !o.load_model_dir.empty())
     return Fail("--save-model and --load-model: give one (a loaded model is not retrained)");
-  auto k = args->GetInt("n-clusters");
-  if (!k.ok()) return Fail(k.status());
-  o.n_clusters = *k;
-  auto lq = ParseLowQuality(args->Get("low-quality"));
-  if (!lq.ok()) return Fail(lq.status());
-  o.low_quality = *lq;
+  auto settings = ParseJobSettings(text);
+  if (!settings.ok()) return Fail(settings.status());
+  {
+    const std::string save = o.save_model_dir, load = o.load_model_dir;
+    o = PipelineOptions::FromPreset(settings->preset);
+    o.kind = settings->kind;
+    o.save_model_dir = save;
+    o.load_model_dir = load;
+  }
+  o.n_clusters = settings->n_clusters;
+  o.low_quality = settings->low_quality;
+  if (settings->cluster_method.has_value()) o.cluster.method = *settings->cluster_method;  // else the preset's
   o.labels_key = args->Get("labels-key");
   o.device = args->Get("device");
   auto seed = args->GetInt("seed");
@@ -154,19 +172,10 @@ int RunRun(const std::vector<std::string>& argv) {
   auto threads = args->GetInt("threads");
   if (!threads.ok()) return Fail(threads.status());
   o.threads = static_cast<int>(*threads);
-  if (!args->Get("cluster-method").empty()) {  // else the preset's
-    auto method = ParseClusterMethod(args->Get("cluster-method"));
-    if (!method.ok()) return Fail(method.status());
-    o.cluster.method = *method;
-  }
 
   ModalityInput m1, m2;
-  auto kind1 = ParseModalityKind(args->Get("mod1-kind"));
-  if (!kind1.ok()) return Fail(kind1.status());
-  auto kind2 = ParseModalityKind(args->Get("mod2-kind"));
-  if (!kind2.ok()) return Fail(kind2.status());
-  m1.kind = *kind1;
-  m2.kind = *kind2;
+  m1.kind = settings->mod1_kind;
+  m2.kind = settings->mod2_kind;
   m1.name = args->Get("mod1");
   m2.name = args->Get("mod2");
   if (!args->Get("mudata").empty()) {
@@ -203,14 +212,8 @@ int RunRun(const std::vector<std::string>& argv) {
     rr.mod2 = m2.adata;
     rr.mod1_name = m1.name;
     rr.mod2_name = m2.name;
-    rr.mod1_kind = args->Get("mod1-kind");
-    rr.mod2_kind = args->Get("mod2-kind");
-    rr.kind = o.kind == JobKind::kIntegrate ? "integrate" : "full";
-    rr.n_clusters = o.n_clusters;
-    rr.low_quality = args->Get("low-quality");
-    rr.preset = args->Get("preset");
+    rr.settings = *settings;
     rr.labels_key = o.labels_key;
-    rr.cluster_method = args->Get("cluster-method");
     rr.seed = o.seed;
     rr.load_model = o.load_model_dir;
     rr.save_model = !o.save_model_dir.empty();

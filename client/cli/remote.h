@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/io/anndata.h"
+#include "core/util/job_options.h"
 
 namespace candies::cli {
 
@@ -20,10 +21,9 @@ struct RemoteRun {
   RemoteConnection connection;
   std::shared_ptr<const AnnData> mod1, mod2;
   std::string mod1_name, mod2_name;  // dataset names shown by the server
-  std::string mod1_kind, mod2_kind;  // rna | protein | atac
-  std::string kind = "full";         // full | integrate
-  int64_t n_clusters = 0;
-  std::string low_quality = "auto", preset = "fast", labels_key, cluster_method;  // empty: the preset's
+  // Parsed and validated as a local run parses them (core/util/job_options.h).
+  JobSettings settings;
+  std::string labels_key;
   uint64_t seed = 0;
   std::string load_model;  // a server model id to apply
   bool save_model = false;  // keep the trained model on the server (prints its id)

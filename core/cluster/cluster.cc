@@ -174,24 +174,6 @@ std::string Describe(const std::exception& e) {
 
 }  // namespace
 
-absl::StatusOr<ClusterMethod> ParseClusterMethod(absl::string_view text) {
-  const std::string t = absl::AsciiStrToLower(text);
-  if (t == "mclust" || t == "gmm") return ClusterMethod::kMclust;
-  if (t == "leiden") return ClusterMethod::kLeiden;
-  if (t == "kmeans" || t == "k-means") return ClusterMethod::kKmeans;
-  return absl::InvalidArgumentError(absl::StrCat("unknown clustering method '", std::string(text),
-                                                 "'; expected mclust, gmm, leiden or kmeans"));
-}
-
-const char* ClusterMethodName(ClusterMethod method) {
-  switch (method) {
-    case ClusterMethod::kMclust: return "mclust";
-    case ClusterMethod::kLeiden: return "leiden";
-    case ClusterMethod::kKmeans: return "kmeans";
-  }
-  return "unknown";
-}
-
 absl::StatusOr<torch::Tensor> TopPrincipalComponents(const torch::Tensor& x, int64_t n_pcs) {
   CANDIES_RETURN_IF_ERROR(ValidateInput(x, 1, "TopPrincipalComponents"));
   if (n_pcs < 1) {

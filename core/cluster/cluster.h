@@ -11,13 +11,11 @@
 #include <torch/types.h>
 
 #include "absl/status/statusor.h"
+#include "core/util/job_options.h"
 
 namespace candies {
 
-enum class ClusterMethod { kMclust, kLeiden, kKmeans };
-// "mclust" | "gmm", "leiden", "kmeans".
-absl::StatusOr<ClusterMethod> ParseClusterMethod(absl::string_view text);
-const char* ClusterMethodName(ClusterMethod method);
+// ClusterMethod, ParseClusterMethod, ClusterMethodName: core/util/job_options.h.
 
 // k-means++ starts kept by default (docs/CLUSTERING.md: why 50, not sklearn's 10).
 inline constexpr int64_t kKmeansDefaultNInit = 50;

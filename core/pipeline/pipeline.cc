@@ -32,41 +32,6 @@
 
 namespace candies {
 
-absl::StatusOr<Preset> ParsePreset(absl::string_view text) {
-  const std::string t = absl::AsciiStrToLower(text);
-  if (t == "fast") return Preset::kFast;
-  if (t == "paper") return Preset::kPaper;
-  return absl::InvalidArgumentError(absl::StrCat("preset: '", t, "' is not fast|paper"));
-}
-const char* PresetName(Preset preset) { return preset == Preset::kFast ? "fast" : "paper"; }
-
-absl::StatusOr<JobKind> ParseJobKind(absl::string_view text) {
-  const std::string t = absl::AsciiStrToLower(text);
-  if (t == "full") return JobKind::kFull;
-  if (t == "integrate") return JobKind::kIntegrate;
-  if (t == "denoise") return JobKind::kDenoise;
-  if (t == "cluster") return JobKind::kCluster;
-  return absl::InvalidArgumentError(
-      absl::StrCat("job kind: '", t, "' is not full|integrate|denoise|cluster"));
-}
-const char* JobKindName(JobKind kind) {
-  switch (kind) {
-    case JobKind::kFull: return "full";
-    case JobKind::kIntegrate: return "integrate";
-    case JobKind::kDenoise: return "denoise";
-    case JobKind::kCluster: return "cluster";
-  }
-  return "full";
-}
-
-absl::StatusOr<LowQuality> ParseLowQuality(absl::string_view text) {
-  const std::string t = absl::AsciiStrToLower(text);
-  if (t == "auto") return LowQuality::kAuto;
-  if (t == "mod1") return LowQuality::kMod1;
-  if (t == "mod2") return LowQuality::kMod2;
-  return absl::InvalidArgumentError(absl::StrCat("low_quality: '", t, "' is not auto|mod1|mod2"));
-}
-
 absl::StatusOr<HighInput> ParseHighInput(absl::string_view text) {
   const std::string t = absl::AsciiStrToLower(text);
   if (t == "auto") return HighInput::kAuto;

@@ -23,23 +23,13 @@
 #include "core/models/gae.h"
 #include "core/models/integration.h"
 #include "core/preprocess/preprocess.h"
+#include "core/util/job_options.h"
 #include "core/util/progress.h"
 
 namespace candies {
 
-enum class Preset { kFast, kPaper };
-absl::StatusOr<Preset> ParsePreset(absl::string_view text);  // "fast" | "paper"
-const char* PresetName(Preset preset);
-
-// What a job computes. kFull = denoise + integrate + cluster; kIntegrate skips
-// the denoiser (the paper's ablation); kDenoise stops after the denoiser;
-// kCluster clusters an existing embedding (ClusterOnly below).
-enum class JobKind { kFull, kIntegrate, kDenoise, kCluster };
-absl::StatusOr<JobKind> ParseJobKind(absl::string_view text);  // "full" | "integrate" | "denoise" | "cluster"
-const char* JobKindName(JobKind kind);
-
-enum class LowQuality { kAuto, kMod1, kMod2 };
-absl::StatusOr<LowQuality> ParseLowQuality(absl::string_view text);  // "auto" | "mod1" | "mod2"
+// Preset, JobKind, LowQuality (and ClusterMethod, ModalityKind) with their
+// parsers: core/util/job_options.h, shared with the CLI, the daemon and the worker.
 
 // What the integration takes for the high-quality modality (the one that was
 // not denoised): its preprocessed features (PCA / LSI), its GAE embedding, the

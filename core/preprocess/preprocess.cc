@@ -187,24 +187,6 @@ std::vector<double> Loess(const std::vector<double>& x, const std::vector<double
 
 }  // namespace
 
-absl::StatusOr<ModalityKind> ParseModalityKind(absl::string_view text) {
-  const std::string t = absl::AsciiStrToLower(text);
-  if (t == "rna" || t == "gex" || t == "gene expression") return ModalityKind::kRna;
-  if (t == "protein" || t == "prot" || t == "adt") return ModalityKind::kProtein;
-  if (t == "atac" || t == "peaks") return ModalityKind::kAtac;
-  return absl::InvalidArgumentError(
-      absl::StrCat("modality kind: '", std::string(text), "' is not one of rna, protein, atac"));
-}
-
-const char* ModalityKindName(ModalityKind kind) {
-  switch (kind) {
-    case ModalityKind::kRna: return "rna";
-    case ModalityKind::kProtein: return "protein";
-    case ModalityKind::kAtac: return "atac";
-  }
-  return "unknown";
-}
-
 torch::Tensor MatrixToTensor(const Matrix& m) {
   if (m.format == Matrix::Format::kDense) {
     return torch::from_blob(const_cast<float*>(m.values.data()), {m.n_rows, m.n_cols},

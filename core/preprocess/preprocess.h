@@ -14,13 +14,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/io/anndata.h"
+#include "core/util/job_options.h"
 
 namespace candies {
 
-enum class ModalityKind { kRna, kProtein, kAtac };
-// Accepts "rna", "protein" / "prot" / "adt", "atac" / "peaks" (case-insensitive).
-absl::StatusOr<ModalityKind> ParseModalityKind(absl::string_view text);
-const char* ModalityKindName(ModalityKind kind);  // "rna", "protein", "atac"
+// ModalityKind, ParseModalityKind, ModalityKindName: core/util/job_options.h.
 
 // Dense float32 CPU tensor (n_rows x n_cols) from a host matrix of any layout.
 torch::Tensor MatrixToTensor(const Matrix& m);

@@ -64,7 +64,7 @@ TEST(DaemonTest, ServesRequeuedJobAndStopsOnSigterm) {
     job.mutable_spec()->set_mod1_dataset("ds-1");
     job.mutable_spec()->set_mod2_dataset("ds-1");
     job.mutable_spec()->set_n_clusters(2);
-    job.mutable_spec()->set_kind("full");
+    job.mutable_spec()->set_kind_text("full");  // a row stored before the enums
     ASSERT_TRUE((*store)->PutJob(job).ok());
   }
   DaemonConfig config;

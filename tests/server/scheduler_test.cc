@@ -41,7 +41,7 @@ class SumBackend : public JobBackend {
       if (ReportAndCheckCancel(progress, cancel, e)) return absl::CancelledError("cancelled");
       if (slow_) absl::SleepFor(absl::Milliseconds(10));
     }
-    if (spec.kind == "fail") return absl::InvalidArgumentError("kind fail requested");
+    if (spec.labels_key == "fail") return absl::InvalidArgumentError("labels_key fail requested");
     return absl::StrCat(total);
   }
   void Open() {
@@ -116,7 +116,7 @@ TEST(SchedulerTest, RunsJobsAndReportsRealResults) {
   Scheduler sched({}, &backend, rec.Listener());
   ASSERT_TRUE(sched.Submit(Spec("a", "u", 0), 0, absl::InfiniteFuture()).ok());
   JobSpec bad = Spec("b", "u", 1);
-  bad.kind = "fail";
+  bad.labels_key = "fail";
   ASSERT_TRUE(sched.Submit(bad, 0, absl::InfiniteFuture()).ok());
   ASSERT_TRUE(rec.WaitFor(2));
   // sum over r<50, c<100 of (r + c) = 100*1225 + 50*4950.
@@ -124,7 +124,7 @@ TEST(SchedulerTest, RunsJobsAndReportsRealResults) {
   EXPECT_EQ(rec.Get("a").detail, absl::StrCat(100 * 1225 + 50 * 4950));
   EXPECT_EQ(rec.Get("a").progress_events, 50);
   EXPECT_EQ(rec.Get("b").state, FinalState::kFailed);
-  EXPECT_NE(rec.Get("b").detail.find("kind fail requested"), std::string::npos);
+  EXPECT_NE(rec.Get("b").detail.find("labels_key fail requested"), std::string::npos);
 }
 
 TEST(SchedulerTest, PriorityThenRoundRobinAcrossOwners) {

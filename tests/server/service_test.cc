@@ -23,7 +23,7 @@ TEST_F(ServiceTest, UploadSubmitWatchFetch) {
   v1::Job job;
   s = stub_->SubmitJob(Ctx().get(), req, &job);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(job.spec().kind(), "full");
+  EXPECT_EQ(job.spec().kind(), v1::JOB_KIND_FULL);  // stored explicit
 
   v1::WatchJobRequest wr;
   wr.set_id(job.id());
@@ -100,11 +100,17 @@ TEST_F(ServiceTest, BadRequestsNameTheField) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("n_clusters"), std::string::npos) << s.error_message();
   req.set_n_clusters(2);
-  req.set_kind("magic");
+  req.set_kind(static_cast<v1::JobKind>(99));
   s = stub_->SubmitJob(Ctx().get(), req, &job);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(s.error_message().find("kind"), std::string::npos) << s.error_message();
-  req.set_kind("full");
+  EXPECT_EQ(s.error_message(), "kind: unknown value 99");
+  req.set_kind(v1::JOB_KIND_UNSPECIFIED);
+  req.set_kind_text("magic");  // an older client's text: the CLI's parser and words
+  s = stub_->SubmitJob(Ctx().get(), req, &job);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), ParseJobKind("magic").status().message());
+  req.clear_kind_text();
+  req.set_kind(v1::JOB_KIND_FULL);
   req.set_mod2_dataset("ds-nope");
   s = stub_->SubmitJob(Ctx().get(), req, &job);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
@@ -462,11 +468,11 @@ TEST_F(ServiceTest, TrainedModelsAndResultParts) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_NE(s.error_message().find("model_id"), std::string::npos) << s.error_message();
   apply.set_model_id(job.model_id());
-  apply.set_kind("integrate");
+  apply.set_kind(v1::JOB_KIND_INTEGRATE);
   s = stub_->SubmitJob(Ctx().get(), apply, &applied);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("model_id"), std::string::npos) << s.error_message();
-  apply.set_kind("full");
+  apply.set_kind(v1::JOB_KIND_FULL);
   apply.set_save_model(true);
   s = stub_->SubmitJob(Ctx().get(), apply, &applied);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);

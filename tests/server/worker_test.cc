@@ -106,9 +106,9 @@ class ServerWorkerTest : public ::testing::Test {
     JobSpec s;
     s.id = id;
     s.owner = id;  // round-robin: every job its own turn
-    s.kind = "cluster";
+    s.kind = JobKind::kCluster;
     s.n_clusters = 2;
-    s.cluster_method = "kmeans";
+    s.cluster_method = ClusterMethod::kKmeans;
     s.device = "cpu";
     s.threads = 1;
     s.mod1_path = dir_ + "/mod1.h5ad";

@@ -14,6 +14,35 @@ from .errors import CandiesError, JobFailed
 
 KINDS = {"rna": pb.MODALITY_KIND_RNA, "protein": pb.MODALITY_KIND_PROTEIN,
          "atac": pb.MODALITY_KIND_ATAC}
+# Job settings as text, as `candies run` takes them (any case; gmm = mclust,
+# k-means = kmeans): field -> (enum prefix, aliases). The CLI and the daemon
+# share one vocabulary (core/util/job_options.h); this mirrors it for Python.
+_SETTINGS = {
+    "kind": ("JOB_KIND_", ("full", "integrate", "denoise", "cluster"), {}),
+    "preset": ("PRESET_", ("fast", "paper"), {}),
+    "low_quality": ("LOW_QUALITY_", ("auto", "mod1", "mod2"), {}),
+    "cluster_method": ("CLUSTER_METHOD_", ("mclust", "leiden", "kmeans"),
+                       {"gmm": "mclust", "k-means": "kmeans"}),
+}
+
+
+def _settings_to_enums(kw):
+    """Replaces text settings in `kw` ("fast", "GMM", ...) by their enum values."""
+    for field, (prefix, names, aliases) in _SETTINGS.items():
+        value = kw.get(field)
+        if not isinstance(value, str):
+            continue
+        word = value.lower()
+        word = aliases.get(word, word)
+        if word == "":
+            kw.pop(field)
+        elif word in names:
+            kw[field] = getattr(pb, prefix + word.upper())
+        else:
+            raise ValueError(f"{field}: '{value}' is not one of {', '.join(names)} (any case)")
+    return kw
+
+
 BLOCK_BYTES = 2 << 20  # upload blocks stay well under gRPC's 4 MiB message limit
 _UPLOAD_METHOD = "/candies.v1.Candies/UploadDataset"
 
@@ -195,7 +224,8 @@ class Client:
     def submit(self, mod1, mod2, n_clusters, **kw):
         """Submits a job on two dataset ids; keyword arguments are
         SubmitJobRequest fields (labels_key, preset, seed, save_model, ...)."""
-        req = pb.SubmitJobRequest(mod1_dataset=mod1, mod2_dataset=mod2, n_clusters=n_clusters, **kw)
+        req = pb.SubmitJobRequest(mod1_dataset=mod1, mod2_dataset=mod2, n_clusters=n_clusters,
+                                  **_settings_to_enums(dict(kw)))
         return self._stub.SubmitJob(req, metadata=self._md, timeout=self._timeout).id
 
     @_rpc
