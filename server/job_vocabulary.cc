@@ -2,6 +2,10 @@
 
 #include "absl/strings/str_cat.h"
 
+// This file is where the deprecated *_text fields of SubmitJobRequest are read
+// and cleared on purpose (requests from older clients, rows stored before the enums).
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
 namespace candies::server {
 namespace {
 

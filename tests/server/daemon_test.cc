@@ -64,7 +64,10 @@ TEST(DaemonTest, ServesRequeuedJobAndStopsOnSigterm) {
     job.mutable_spec()->set_mod1_dataset("ds-1");
     job.mutable_spec()->set_mod2_dataset("ds-1");
     job.mutable_spec()->set_n_clusters(2);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
     job.mutable_spec()->set_kind_text("full");  // a row stored before the enums
+#pragma GCC diagnostic pop
     ASSERT_TRUE((*store)->PutJob(job).ok());
   }
   DaemonConfig config;

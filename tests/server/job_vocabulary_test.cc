@@ -47,11 +47,14 @@ class JobVocabularyTest : public service_testing::ServiceTest {
     absl::StatusOr<JobSettings> parsed = ParseJobSettings(text);
     if (parsed.ok()) {
       SetRequestSettings(*parsed, &req);
-    } else {
+    } else {  // text the CLI refused: sent as an older client would (deprecated fields)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
       req.set_kind_text(text.kind);
       req.set_preset_text(text.preset);
       req.set_low_quality_text(text.low_quality);
       req.set_cluster_method_text(text.cluster_method);
+#pragma GCC diagnostic pop
       req.set_n_clusters(static_cast<int32_t>(text.n_clusters));
     }
     v1::Job job;

@@ -105,11 +105,14 @@ TEST_F(ServiceTest, BadRequestsNameTheField) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(), "kind: unknown value 99");
   req.set_kind(v1::JOB_KIND_UNSPECIFIED);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
   req.set_kind_text("magic");  // an older client's text: the CLI's parser and words
   s = stub_->SubmitJob(Ctx().get(), req, &job);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(), ParseJobKind("magic").status().message());
   req.clear_kind_text();
+#pragma GCC diagnostic pop
   req.set_kind(v1::JOB_KIND_FULL);
   req.set_mod2_dataset("ds-nope");
   s = stub_->SubmitJob(Ctx().get(), req, &job);
