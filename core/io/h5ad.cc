@@ -262,6 +262,27 @@ absl::Status ReadNumeric(const Ctx& ctx, hid_t loc, const std::string& name,
   return absl::OkStatus();
 }
 
+// Memory manager for variable-length strings read by HDF5: plain malloc/free,
+// refusing an allocation once twice the bytes allocated so far (HDF5's copy and
+// ours) would pass `available`.
+struct VlenBudget {
+  int64_t available = 0;
+  int64_t charged = 0;
+  bool exceeded = false;
+
+  static void* Allocate(size_t size, void* info) {
+    auto* b = static_cast<VlenBudget*>(info);
+    const int64_t cost = 2 * static_cast<int64_t>(std::min<size_t>(size, INT64_MAX / 4));
+    if (cost > b->available - b->charged) {
+      b->exceeded = true;
+      return nullptr;
+    }
+    b->charged += cost;
+    return std::malloc(size);
+  }
+  static void Free(void* p, void*) { std::free(p); }
+};
+
 absl::Status ReadStrings(const Ctx& ctx, hid_t loc, const std::string& name,
                          const std::string& element, std::vector<std::string>* out) {
   Handle ds(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);
@@ -281,23 +302,29 @@ absl::Status ReadStrings(const Ctx& ctx, hid_t loc, const std::string& name,
     Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(mem.get(), H5T_VARIABLE);
     H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
-    Handle space(H5Dget_space(ds.get()), H5Sclose);
-    hsize_t text_bytes = 0;  // what HDF5 will allocate for the characters
-    // libhdf5 1.10.8 crashes sizing a scalar dataspace; one string is checked
-    // against max_string_bytes after the read instead.
-    if (!info->dims.empty() &&
-        H5Dvlen_get_buf_size(ds.get(), mem.get(), space.get(), &text_bytes) < 0) {
-      return ctx.Error(element, "cannot size the strings (truncated or corrupt file?)");
+    // HDF5 allocates each string through VlenBudget, which refuses (and so
+    // fails the read) once the strings would pass max_total_bytes. One pass:
+    // sizing first with H5Dvlen_get_buf_size reads every element a second time
+    // and, in libhdf5 1.10, clears a 1 MiB conversion buffer per element.
+    VlenBudget budget{ctx.limits().max_total_bytes - ctx.state->bytes};
+    Handle xfer(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
+    if (!xfer.ok() || H5Pset_vlen_mem_manager(xfer.get(), VlenBudget::Allocate, &budget,
+                                              VlenBudget::Free, nullptr) < 0) {
+      return ctx.Error(element, "cannot set up the string read");
     }
-    if (text_bytes > static_cast<hsize_t>(std::numeric_limits<int64_t>::max())) {
-      return ctx.Error(element, "strings larger than ReadLimits::max_total_bytes");
-    }
-    charged = ctx.Charge(element, 2 * static_cast<int64_t>(text_bytes));  // HDF5's + ours
-    if (!charged.ok()) return charged;
     std::vector<char*> ptrs(n, nullptr);
-    if (H5Dread(ds.get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0) {
+    const herr_t read = H5Dread(ds.get(), mem.get(), H5S_ALL, H5S_ALL, xfer.get(), ptrs.data());
+    if (budget.exceeded) {
+      for (char* p : ptrs) std::free(p);
+      return ctx.Error(element, absl::StrCat("strings larger than ReadLimits::max_total_bytes (",
+                                             ctx.limits().max_total_bytes, ")"));
+    }
+    if (read < 0) {
+      for (char* p : ptrs) std::free(p);
       return ctx.Error(element, "read failed (truncated or corrupt file?)");
     }
+    charged = ctx.Charge(element, budget.charged);
+    if (!charged.ok()) return charged;
     absl::Status st;
     for (size_t i = 0; i < n; ++i) {
       if (ptrs[i] != nullptr && st.ok()) {
@@ -309,7 +336,7 @@ absl::Status ReadStrings(const Ctx& ctx, hid_t loc, const std::string& name,
           (*out)[i].assign(ptrs[i], len);
         }
       }
-      H5free_memory(ptrs[i]);
+      std::free(ptrs[i]);
     }
     if (!st.ok()) return st;
   } else {

@@ -96,5 +96,21 @@ TEST(HostileLimits, EachNamedLimitIsEnforced) {
   EXPECT_NE(st.message().find("links"), std::string::npos) << st;
 }
 
+// Variable-length strings are counted as HDF5 allocates them (one read, no
+// separate sizing pass): a budget that holds obs's std::string slots but not
+// their characters is refused at /obs/_index, before anything else is read.
+TEST(HostileLimits, StringCharactersCountAgainstTotalBytes) {
+  ASSERT_FALSE(HostileDir().empty());
+  absl::StatusOr<AnnData> good = ReadH5ad(HostileDir() + "/good_small.h5ad");
+  ASSERT_TRUE(good.ok()) << good.status();
+  ASSERT_GT(good->n_obs(), 0);
+  ReadOptions options;
+  options.limits.max_total_bytes =
+      static_cast<int64_t>(good->n_obs() * sizeof(std::string)) + 1;
+  absl::Status st = ReadH5ad(HostileDir() + "/good_small.h5ad", options).status();
+  EXPECT_NE(st.message().find("/obs/_index: strings larger than ReadLimits::max_total_bytes"),
+            std::string::npos) << st;
+}
+
 }  // namespace
 }  // namespace candies
