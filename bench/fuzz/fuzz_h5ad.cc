@@ -1,11 +1,16 @@
 // libFuzzer: bytes -> a file in /dev/shm -> ReadH5ad and ReadH5mu (and the 10x
-// reader). Any crash, leak-free abort or sanitizer report is a finding; a
-// clean error status is the expected outcome for almost every input.
+// reader), the production readers by path. Writing the file costs little next
+// to H5Fopen itself (perf: fopen/fwrite/fclose are ~3% of the time per input),
+// so an in-memory file image would not pay for a second, fuzz-only open path.
+// Any crash, leak-free abort or sanitizer report is a finding; a clean error
+// status is the expected outcome for almost every input.
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <string>
+
+#include <hdf5.h>
 
 #include "core/io/h5ad.h"
 
@@ -20,6 +25,14 @@ std::string ScratchPath() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = ScratchPath();
+  // Every H5Fopen callocs a ~1 MiB metadata-cache struct that HDF5's default
+  // free-list limits (1 MiB) hand back to malloc; under ASan that is a fresh
+  // mmap and page faults per open (about a third of the time per input).
+  // Larger limits let HDF5 reuse its blocks, as it does in production for
+  // everything smaller. The reader's code path is unchanged.
+  static const bool lists =
+      H5set_free_list_limits(64 << 20, 16 << 20, 64 << 20, 16 << 20, 64 << 20, 16 << 20) >= 0;
+  (void)lists;
   FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) return 0;
   std::fwrite(data, 1, size, f);

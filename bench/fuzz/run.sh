@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Usage: bench/fuzz/run.sh [SECONDS] [TARGET...]
+# CANDIES_FUZZ_RUNS=N also stops each target after N executions (whichever
+# comes first: SECONDS or N).
 # Builds the libFuzzer targets in build-fuzz/ (clang, -DCANDIES_FUZZ=ON, ASan)
 # and runs each for SECONDS (default 60) on a seed corpus made by the tests'
 # writers (tests/io/make_fixtures.py, make_hostile.py, fuzz_seeds). Prints per
@@ -44,20 +46,25 @@ for t in "${targets[@]}"; do
   (cd "$build" && ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
     "$build/bin/$t" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
     -timeout=10 -rss_limit_mb=2048 -max_len=65536 -max_total_time="$secs" \
+    ${CANDIES_FUZZ_RUNS:+-runs="$CANDIES_FUZZ_RUNS"} \
     -artifact_prefix="$art/" "$corpus" "$seeds/$t" >"$log" 2>&1) || true
+  # Fork mode's status lines: "#EXECS: ... exec/s N (the last job's rate) ... time: Ts";
+  # the rate printed is the whole run's, executions / seconds.
   last=$(grep -E '^#[0-9]+: ' "$log" | tail -1 || true)
   execs=$(sed -E 's/^#([0-9]+):.*/\1/' <<<"$last")
-  rate=$(sed -nE 's/.*exec\/s:? ([0-9]+).*/\1/p' <<<"$last")
+  took=$(sed -nE 's/.* time: ([0-9]+)s.*/\1/p' <<<"$last")
+  rate=$(( ${took:-0} > 0 ? ${execs:-0} / took : 0 ))
   crashes=$(find "$art" -name 'crash-*' | wc -l)
   # Where each crash happened: rerun it and take the first stack frame outside
-  # libc, the sanitizer's interceptors and libFuzzer's malloc hook (an
-  # out-of-memory report names the allocating caller).
+  # libc (named by its .so or, with debug info, by its sysdeps/ source), the
+  # sanitizer's interceptors and libFuzzer's malloc hook (an out-of-memory
+  # report names the allocating caller).
   hdf5=0
   ours=0
   other=0
   for c in $(find "$art" -name 'crash-*'); do
     frame=$(ASAN_OPTIONS=detect_leaks=0 timeout 60 "$build/bin/$t" "$c" 2>&1 |
-      grep -E '^ +#[0-9]+ ' | grep -vE 'interceptor|libc\.so|asan|sanitizer|fuzzer::|in (malloc|calloc|realloc)\b' | head -1 || true)
+      grep -E '^ +#[0-9]+ ' | grep -vE 'interceptor|libc\.so|/sysdeps/|asan|sanitizer|fuzzer::|in (malloc|calloc|realloc)\b' | head -1 || true)
     if [[ $frame == *libhdf5* ]]; then
       hdf5=$((hdf5 + 1))
     elif [[ -n $frame ]]; then
