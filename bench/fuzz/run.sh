@@ -42,10 +42,12 @@ for t in "${targets[@]}"; do
   art=$build/artifacts/$t
   mkdir -p "$corpus" "$art"
   log=$build/$t.log
-  # -fork=1: a crash ends one child, the run goes on and counts it.
+  # -fork=1: a crash ends one child, the run goes on and counts it. -timeout=5:
+  # an input takes milliseconds; the timeouts found are libhdf5 loops, and each
+  # one costs the run its full timeout.
   (cd "$build" && ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
     "$build/bin/$t" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
-    -timeout=10 -rss_limit_mb=2048 -max_len=65536 -max_total_time="$secs" \
+    -timeout=5 -rss_limit_mb=2048 -max_len=65536 -max_total_time="$secs" \
     ${CANDIES_FUZZ_RUNS:+-runs="$CANDIES_FUZZ_RUNS"} \
     -artifact_prefix="$art/" "$corpus" "$seeds/$t" >"$log" 2>&1) || true
   # Fork mode's status lines: "#EXECS: ... exec/s N (the last job's rate) ... time: Ts";
