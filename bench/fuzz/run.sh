@@ -36,7 +36,7 @@ cp "$root/deploy/candiesd.conf" "$seeds/fuzz_config/"
 
 fail=0
 : >"$build/crashes.txt"
-printf '%-12s %12s %9s %8s %s\n' target executions exec/s crashes "crash stacks"
+printf '%-12s %12s %9s %8s %12s %s\n' target executions exec/s crashes oom/timeout "crash stacks"
 for t in "${targets[@]}"; do
   corpus=$build/corpus/$t
   art=$build/artifacts/$t
@@ -57,6 +57,8 @@ for t in "${targets[@]}"; do
   took=$(sed -nE 's/.* time: ([0-9]+)s.*/\1/p' <<<"$last")
   rate=$(( ${took:-0} > 0 ? ${execs:-0} / took : 0 ))
   crashes=$(find "$art" -name 'crash-*' | wc -l)
+  # Out-of-memory and timeout inputs (libFuzzer's own counts; kept in $art too).
+  slow=$(sed -nE 's/.*oom\/timeout\/crash: ([0-9]+)\/([0-9]+)\/.*/\1\/\2/p' <<<"$last")
   # Where each crash happened: rerun it and take the first stack frame outside
   # libc (named by its .so or, with debug info, by its sysdeps/ source), the
   # sanitizer's interceptors and libFuzzer's malloc hook (an out-of-memory
@@ -76,7 +78,7 @@ for t in "${targets[@]}"; do
     fi
     echo "  $t $(basename "$c"): ${frame:-no stack (timeout or OOM)}" | cut -c1-160 >>"$build/crashes.txt"
   done
-  printf '%-12s %12s %9s %8s %s\n' "$t" "${execs:-0}" "${rate:-0}" "$crashes" \
+  printf '%-12s %12s %9s %8s %12s %s\n' "$t" "${execs:-0}" "${rate:-0}" "$crashes" "${slow:-0/0}" \
     "libhdf5-only: $hdf5, reaching our code: $ours, not reproduced alone: $other"
   if ((ours > 0)) || { [[ $t != fuzz_h5ad ]] && ((crashes > 0)); }; then fail=1; fi
 done
