@@ -4,11 +4,11 @@
 // it is not a timed test.
 //
 //   bench_families [--families all|tuning|held-out|NAME,NAME] [--seeds 2] [--seed0 0]
-//                  [--peers 0|1] [--pipeline 0|1] [--threads N] [--keep DIR]
+//                  [--peers 0|1] [--pipeline 0|1] [--threads N] [--keep DIR] [--dump DIR]
 //                  [--spatial-k K] [--feature-k K] [--ensemble M] [--cluster kmeans|mclust|leiden]
 //                  [--integration-epochs E] [--gae-epochs E] [--smooth-hops H]
 //                  [--full 0|1] [--high-input auto|features|embedding|smoothed]
-//                  [--min-morans-i I] [--auto-smooth 0|1]
+//                  [--min-morans-i I] [--auto-smooth 0|1] [--min-agreement A]
 //
 // Columns (ARI against the family's domains, project ARI = scikit-learn's):
 //   full      candies, fast preset, kind full (denoise + integrate)
@@ -40,6 +40,7 @@
 #include "absl/strings/str_split.h"
 #include "bench/quality/cluster_ari.h"
 #include "bench/quality/naive_baseline.h"
+#include "bench/quality/npy.h"
 #include "core/graph/graph.h"
 #include "core/graph/layout.h"
 #include "core/io/h5ad.h"
@@ -85,10 +86,23 @@ std::vector<double> PrintProfile(const std::string& family, uint64_t seed, const
                                  const std::vector<int32_t>& truth, int64_t k) {
   std::printf("profile %-20s %2lu %-5s", family.c_str(), static_cast<unsigned long>(seed), run);
   std::vector<double> ari;
+  std::vector<int32_t> prev;
   for (int h = 0; h <= 4; ++h) {
     if (h > 0) x = torch::mm(adj, x);
-    ari.push_back(ClusterAri(x, truth, ClusterMethod::kKmeans, seed, k));
-    std::printf(" | h%d %.3f mi %.3f", h, ari.back(), MultivariateMoransI(x, lknn));
+    ClusterOptions co;
+    co.method = ClusterMethod::kKmeans;
+    co.n_clusters = k;
+    co.seed = seed;
+    auto c = Cluster(x, co);
+    if (!c.ok()) {
+      ari.push_back(NAN);
+      continue;
+    }
+    ari.push_back(metrics::AdjustedRandIndex(truth, c->labels));
+    // ag: agreement (ARI) of this hop's labels with the previous hop's.
+    const double ag = prev.empty() ? NAN : metrics::AdjustedRandIndex(prev, c->labels);
+    std::printf(" | h%d %.3f mi %.3f ag %.3f", h, ari.back(), MultivariateMoransI(x, lknn), ag);
+    prev = c->labels;
   }
   std::printf("\n");
   std::fflush(stdout);
@@ -99,6 +113,9 @@ struct Settings {
   PipelineOptions base;
   bool peers = true, pipeline = true, full = true;
   std::string keep_dir;  // non-empty: keep the written sections and labels
+  // Non-empty: write each run's joint embedding, the domains, both modalities'
+  // preprocessed features and the layout graph as .npy (offline rule studies).
+  std::string dump_dir;
 };
 
 ModalityKind KindOf(const std::string& k) {
@@ -190,6 +207,14 @@ absl::StatusOr<Cell> RunCell(const FamilySpec& f, uint64_t seed, const Settings&
   auto lknn = SpatialKnn(coords, a1->n_obs(), 2, layout->k);
   if (!lknn.ok()) return lknn.status();
   auto ladj = NormalizedAdjacency(*lknn, a1->n_obs(), torch::kCPU);
+  const std::string dump = st.dump_dir.empty() ? "" : (fs::path(st.dump_dir) / absl::StrCat(f.name, "_s", seed, "_")).string();
+  if (!dump.empty()) {
+    fs::create_directories(st.dump_dir);
+    WriteNpy(dump + "truth.npy", data->domain, {a1->n_obs()});
+    WriteNpy(dump + "layout.npy", lknn->neighbors, {a1->n_obs(), lknn->k});
+    WriteNpy(dump + "mod1.npy", p1->features);
+    WriteNpy(dump + "mod2.npy", p2->features);
+  }
   c.mi1 = MultivariateMoransI(p1->features, *lknn);
   c.mi2 = MultivariateMoransI(p2->features, *lknn);
   if (st.pipeline) {
@@ -201,6 +226,7 @@ absl::StatusOr<Cell> RunCell(const FamilySpec& f, uint64_t seed, const Settings&
     if (st.full) {
       c.s_full = Since(t0);
       c.full = metrics::AdjustedRandIndex(data->domain, full->clusters);
+      if (!dump.empty()) WriteNpy(dump + "full_joint.npy", full->joint);
       const auto profile = PrintProfile(f.name, seed, "full", ladj, *lknn, full->joint, data->domain, k);
       c.full_s1 = profile[1];
       c.full_s2 = profile[2];
@@ -214,6 +240,7 @@ absl::StatusOr<Cell> RunCell(const FamilySpec& f, uint64_t seed, const Settings&
     if (!noden.ok()) return noden.status();
     c.s_noden = Since(t0);
     c.noden = metrics::AdjustedRandIndex(data->domain, noden->clusters);
+    if (!dump.empty()) WriteNpy(dump + "noden_joint.npy", noden->joint);
     c.noden_s1 = PrintProfile(f.name, seed, "noden", ladj, *lknn, noden->joint, data->domain, k)[1];
     if (const UnsValue* in = noden->uns.Find("integration_input"); in != nullptr && in->Find("chosen"))
       c.high_input = in->Find("chosen")->str;
@@ -282,6 +309,7 @@ int Main(int argc, char** argv) {
     else if (a == "--pipeline") st.pipeline = next() != "0";
     else if (a == "--threads") threads = std::atoi(next().c_str());
     else if (a == "--keep") st.keep_dir = next();
+    else if (a == "--dump") st.dump_dir = next();
     else if (a == "--spatial-k") st.base.gae.spatial_k = st.base.integration.spatial_k = std::atoll(next().c_str());
     else if (a == "--feature-k") st.base.integration.feature_k = std::atoll(next().c_str());
     else if (a == "--ensemble") st.base.integration.ensemble = std::atoll(next().c_str());
@@ -295,6 +323,7 @@ int Main(int argc, char** argv) {
     } else if (a == "--min-morans-i") st.base.high_input_min_morans_i = std::atof(next().c_str());
     else if (a == "--smooth-hops") st.base.joint_smoothing_hops = std::atoll(next().c_str());
     else if (a == "--auto-smooth") st.base.joint_smoothing_auto = next() != "0";
+    else if (a == "--min-agreement") st.base.joint_smoothing_min_agreement = std::atof(next().c_str());
     else if (a == "--cluster") {
       auto m = ParseClusterMethod(next());
       if (!m.ok()) { std::fprintf(stderr, "%s\n", std::string(m.status().message()).c_str()); return 2; }
