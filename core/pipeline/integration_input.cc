@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/graph/graph.h"
 #include "core/graph/layout.h"
+#include "core/metrics/metrics.h"
 #include "core/util/status_macros.h"
 
 namespace candies {
@@ -54,7 +55,8 @@ absl::StatusOr<HighInputChoice> ChooseHighInput(const torch::Tensor& features,
 }
 
 absl::StatusOr<JointSmoothing> SmoothJoint(const torch::Tensor& joint, const std::vector<float>& spatial,
-                                           const PipelineOptions& options, const torch::Device& device) {
+                                           const PipelineOptions& options, const torch::Device& device,
+                                           const ClusterOptions* cluster) {
   JointSmoothing out;
   const int64_t n = joint.size(0);
   CANDIES_ASSIGN_OR_RETURN(LayoutNeighbours layout, DeriveLayoutNeighbours(spatial, n));
@@ -64,19 +66,39 @@ absl::StatusOr<JointSmoothing> SmoothJoint(const torch::Tensor& joint, const std
   out.uns.Set("spacing", UnsValue::Float(layout.spacing));
   out.uns.Set("k", UnsValue::Int(layout.k));
   const bool fixed = options.joint_smoothing_hops > 0;
+  const bool agreement = !fixed && cluster != nullptr && options.joint_smoothing_min_agreement > 0;
   torch::Tensor a = NormalizedAdjacency(knn, n, device);
   torch::Tensor z = joint.to(device);
   double mi = MultivariateMoransI(z, knn);
   out.uns.Set("morans_i_before", UnsValue::Float(mi));
   const int64_t max_hops = fixed ? options.joint_smoothing_hops : options.joint_smoothing_max_auto_hops;
-  while (out.hops < max_hops && (fixed || mi < options.joint_smoothing_min_morans_i)) {
-    z = torch::mm(a, z);
+  std::vector<int32_t> labels;  // of z, when computed
+  std::vector<double> agreements;  // ARI of hop h's labels with hop h+1's
+  while (out.hops < max_hops) {
+    torch::Tensor next = torch::mm(a, z);
+    std::vector<int32_t> next_labels;
+    if (!fixed && mi >= options.joint_smoothing_min_morans_i) {
+      if (!agreement) break;
+      if (labels.empty()) {
+        CANDIES_ASSIGN_OR_RETURN(Clustering c, Cluster(z.to(torch::kCPU), *cluster));
+        labels = std::move(c.labels);
+      }
+      CANDIES_ASSIGN_OR_RETURN(Clustering c, Cluster(next.to(torch::kCPU), *cluster));
+      next_labels = std::move(c.labels);
+      const double ag = metrics::AdjustedRandIndex(labels, next_labels);
+      agreements.push_back(ag);
+      if (ag >= options.joint_smoothing_min_agreement) break;
+    }
+    z = std::move(next);
+    labels = std::move(next_labels);
     ++out.hops;
     mi = MultivariateMoransI(z, knn);
   }
+  out.labels = std::move(labels);
   out.uns.Set("hops", UnsValue::Int(out.hops));
   out.uns.Set("morans_i_after", UnsValue::Float(mi));
-  out.uns.Set("rule", UnsValue::String(fixed ? "fixed" : "auto"));
+  if (agreement) out.uns.Set("agreements", UnsValue::FloatArray(std::move(agreements)));
+  out.uns.Set("rule", UnsValue::String(fixed ? "fixed" : agreement ? "auto+agreement" : "auto"));
   out.joint = z.to(torch::kCPU, torch::kFloat32).contiguous();
   return out;
 }

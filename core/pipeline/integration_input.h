@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "absl/status/statusor.h"
+#include "core/cluster/cluster.h"
 #include "core/io/anndata.h"
 #include "core/pipeline/pipeline.h"
 
@@ -39,15 +40,24 @@ absl::StatusOr<HighInputChoice> ChooseHighInput(const torch::Tensor& features,
 struct JointSmoothing {
   torch::Tensor joint;  // the smoothed (or untouched) joint embedding, CPU float32
   int64_t hops = 0;
-  UnsValue uns;         // uns["candies"]["layout"]: lattice, spacing, k, hops, Moran's I before / after
+  // The clustering of `joint` when the agreement rule computed it (same
+  // options as the job's clustering, so the pipeline reuses it); else empty.
+  std::vector<int32_t> labels;
+  UnsValue uns;  // uns["candies"]["layout"]: lattice, spacing, k, hops, Moran's I, agreements
 };
 
 // Fixed options.joint_smoothing_hops > 0: that many hops. Otherwise, with
-// joint_smoothing_auto: hops while the embedding's multivariate Moran's I on
-// the layout graph is below joint_smoothing_min_morans_i, at most
-// joint_smoothing_max_auto_hops. One hop: X <- A X, A the layout's normalised
-// adjacency with self-loops (DeriveLayoutNeighbours, core/graph/layout.h).
+// joint_smoothing_auto, one more hop (at most joint_smoothing_max_auto_hops)
+// while either
+//   - the embedding's multivariate Moran's I on the layout graph is below
+//     joint_smoothing_min_morans_i (per-spot noise dominates), or
+//   - `cluster` is given and its labels after one more hop agree with the
+//     current ones below joint_smoothing_min_agreement (ARI): the domains are
+//     not yet stable under averaging.
+// One hop: X <- A X, A the layout's normalised adjacency with self-loops
+// (DeriveLayoutNeighbours, core/graph/layout.h).
 absl::StatusOr<JointSmoothing> SmoothJoint(const torch::Tensor& joint, const std::vector<float>& spatial,
-                                           const PipelineOptions& options, const torch::Device& device);
+                                           const PipelineOptions& options, const torch::Device& device,
+                                           const ClusterOptions* cluster = nullptr);
 
 }  // namespace candies

@@ -217,6 +217,7 @@ UnsValue Params(const PipelineOptions& o) {
   p.Set("joint_smoothing_hops", UnsValue::Int(o.joint_smoothing_hops));
   p.Set("joint_smoothing_auto", UnsValue::Bool(o.joint_smoothing_auto));
   p.Set("joint_smoothing_min_morans_i", UnsValue::Float(o.joint_smoothing_min_morans_i));
+  p.Set("joint_smoothing_min_agreement", UnsValue::Float(o.joint_smoothing_min_agreement));
   p.Set("labels_key", UnsValue::String(o.labels_key));
   return p;
 }
@@ -247,6 +248,9 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
     return absl::InvalidArgumentError(absl::StrCat("joint_smoothing_max_auto_hops: must be in [0, ",
                                                    kMaxJointSmoothingHops, "] (got ",
                                                    options.joint_smoothing_max_auto_hops, ")"));
+  if (!(options.joint_smoothing_min_agreement >= 0 && options.joint_smoothing_min_agreement <= 1))
+    return absl::InvalidArgumentError(absl::StrCat("joint_smoothing_min_agreement: must be in [0, 1] (got ",
+                                                   options.joint_smoothing_min_agreement, ")"));
   if (n <= need)
     return absl::InvalidArgumentError(absl::StrCat("n_obs: ", n, " spots is too few for k = ", need,
                                                    " neighbours (need more than k)"));
@@ -541,14 +545,18 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
                                                 progress, cancel));
       result.joint = ir.joint;
       if (options.joint_smoothing_hops > 0 || options.joint_smoothing_auto) {
-        CANDIES_ASSIGN_OR_RETURN(JointSmoothing js, SmoothJoint(result.joint, result.spatial, options, device));
+        CANDIES_ASSIGN_OR_RETURN(JointSmoothing js,
+                                 SmoothJoint(result.joint, result.spatial, options, device, &copts));
         result.joint = std::move(js.joint);
+        result.clusters = std::move(js.labels);  // empty unless the agreement rule clustered
         uns.Set("layout", std::move(js.uns));
       }
       if (stage_done("integrate", t0)) return absl::CancelledError("cancelled after integration");
       t0 = Clock::now();
-      CANDIES_ASSIGN_OR_RETURN(Clustering c, Cluster(result.joint, copts));
-      result.clusters = c.labels;
+      if (result.clusters.empty()) {
+        CANDIES_ASSIGN_OR_RETURN(Clustering c, Cluster(result.joint, copts));
+        result.clusters = c.labels;
+      }
       stage_done("cluster", t0);
     }
   }

@@ -103,6 +103,11 @@ struct PipelineOptions {
   bool joint_smoothing_auto = true;
   double joint_smoothing_min_morans_i = 0.8;
   int64_t joint_smoothing_max_auto_hops = 2;
+  // The adaptive rule also hops while the domains still move: when the job's
+  // clustering of the embedding after one more hop agrees with the current one
+  // below this ARI. Catches embeddings that are spatially smooth (Moran's I
+  // >= 0.8) yet too noisy to cluster, as when both modalities are weak. 0: off.
+  double joint_smoothing_min_agreement = 0.85;
   // Marker features per domain (Wilcoxon rank-sum, scanpy's rank_genes_groups)
   // of the RNA modality (else mod1), in uns["rank_genes_groups"].
   bool rank_markers = true;

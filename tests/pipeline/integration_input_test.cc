@@ -65,6 +65,51 @@ TEST(IntegrationInputTest, SmoothedAveragesOverTheLayoutNeighbourhood) {
   EXPECT_GT(MultivariateMoransI(c->features, *knn), MultivariateMoransI(s.features, *knn) + 0.2);
 }
 
+// The agreement half of the adaptive rule: a clean embedding keeps its labels
+// under one hop (no hop, and the labels come back for reuse); pure noise never
+// settles, so it hops to the limit, each agreement below the threshold.
+TEST(IntegrationInputTest, SmoothJointHopsWhileTheClusteringStillMoves) {
+  PipelineOptions o;
+  o.joint_smoothing_min_morans_i = -1.0;  // Moran's I always passes: isolate the agreement rule
+  ClusterOptions co;
+  co.method = ClusterMethod::kKmeans;
+  co.n_clusters = 2;
+  co.seed = 3;
+  const Section clean = Halves(0.2);
+  auto c = SmoothJoint(clean.features, clean.xy, o, torch::kCPU, &co);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->hops, 0);
+  EXPECT_TRUE(torch::equal(c->joint, clean.features));
+  auto direct = Cluster(clean.features, co);
+  ASSERT_TRUE(direct.ok()) << direct.status();
+  EXPECT_EQ(c->labels, direct->labels);
+  ASSERT_NE(c->uns.Find("agreements"), nullptr);
+  ASSERT_EQ(c->uns.Find("agreements")->floats.size(), 1u);
+  EXPECT_GE(c->uns.Find("agreements")->floats[0], o.joint_smoothing_min_agreement);
+  EXPECT_EQ(c->uns.Find("rule")->str, "auto+agreement");
+
+  Section noise = Halves(0.0);
+  torch::manual_seed(5);
+  noise.features = torch::randn({noise.features.size(0), 8});
+  co.n_clusters = 4;
+  auto d = SmoothJoint(noise.features, noise.xy, o, torch::kCPU, &co);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->hops, o.joint_smoothing_max_auto_hops);
+  const auto& ag = d->uns.Find("agreements")->floats;
+  ASSERT_EQ(static_cast<int64_t>(ag.size()), o.joint_smoothing_max_auto_hops);
+  for (double a : ag) EXPECT_LT(a, o.joint_smoothing_min_agreement);
+  auto after = Cluster(d->joint, co);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(d->labels, after->labels);
+
+  // Without cluster options (or with the agreement off) only Moran's I decides.
+  auto e = SmoothJoint(noise.features, noise.xy, o, torch::kCPU);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->hops, 0);
+  EXPECT_TRUE(e->labels.empty());
+  EXPECT_EQ(e->uns.Find("rule")->str, "auto");
+}
+
 TEST(IntegrationInputTest, FixedChoicesNeedNoCoordinatesAndAutoFallbackMustBeFixed) {
   const Section s = Halves(1.0);
   PipelineOptions o;

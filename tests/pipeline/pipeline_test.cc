@@ -171,10 +171,29 @@ TEST(PipelineTest, IntegrationTakesTheHighQualityFeaturesByDefault) {
       EXPECT_EQ(hops, o.joint_smoothing_hops);
       EXPECT_EQ(lu->Find("rule")->str, "fixed");
     } else {
-      EXPECT_EQ(lu->Find("rule")->str, "auto");
-      EXPECT_EQ(hops > 0, lu->Find("morans_i_before")->f < o.joint_smoothing_min_morans_i);
-      if (hops < o.joint_smoothing_max_auto_hops)
+      // The adaptive rule: a hop while Moran's I < joint_smoothing_min_morans_i
+      // or the clustering still moves (agreement with the next hop's labels <
+      // joint_smoothing_min_agreement); agreements are computed only when
+      // Moran's I passes, and the last one is the stop unless hops ran out.
+      EXPECT_EQ(lu->Find("rule")->str, "auto+agreement");
+      const UnsValue* ag = lu->Find("agreements");
+      ASSERT_NE(ag, nullptr);
+      for (size_t i = 0; i + 1 < ag->floats.size(); ++i)
+        EXPECT_LT(ag->floats[i], o.joint_smoothing_min_agreement);
+      if (hops < o.joint_smoothing_max_auto_hops) {
         EXPECT_GE(lu->Find("morans_i_after")->f, o.joint_smoothing_min_morans_i);
+        ASSERT_FALSE(ag->floats.empty());
+        EXPECT_GE(ag->floats.back(), o.joint_smoothing_min_agreement);
+      }
+      if (hops == 0) EXPECT_GE(lu->Find("morans_i_before")->f, o.joint_smoothing_min_morans_i);
+      // The labels the rule computed are the job's clusters: the same
+      // clustering of the final embedding.
+      ClusterOptions co = o.cluster;
+      co.n_clusters = o.n_clusters;
+      co.seed = o.seed;
+      auto c = Cluster(r->joint, co);
+      ASSERT_TRUE(c.ok()) << c.status();
+      EXPECT_EQ(c->labels, r->clusters);
     }
     auto layout = DeriveLayoutNeighbours(r->spatial, n);
     ASSERT_TRUE(layout.ok()) << layout.status();
@@ -244,6 +263,11 @@ TEST(PipelineTest, ErrorsNameTheField) {
   ASSERT_EQ(h.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(h.status().message().find("joint_smoothing_hops"), std::string::npos) << h.status();
   o.joint_smoothing_hops = 0;
+  o.joint_smoothing_min_agreement = 1.5;
+  auto g = RunPipeline(in.rna, in.prot, o);
+  ASSERT_EQ(g.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(g.status().message().find("joint_smoothing_min_agreement"), std::string::npos) << g.status();
+  o.joint_smoothing_min_agreement = 0.85;
 
   Inputs tiny = Small(4);  // 16 spots: fewer than feature_k = 20
   o.n_clusters = 2;
