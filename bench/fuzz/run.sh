@@ -59,16 +59,17 @@ for t in "${targets[@]}"; do
   crashes=$(find "$art" -name 'crash-*' | wc -l)
   # Out-of-memory and timeout inputs (libFuzzer's own counts; kept in $art too).
   slow=$(sed -nE 's/.*oom\/timeout\/crash: ([0-9]+)\/([0-9]+)\/.*/\1\/\2/p' <<<"$last")
-  # Where each crash happened: rerun it and take the first stack frame outside
-  # libc (named by its .so or, with debug info, by its sysdeps/ source), the
-  # sanitizer's interceptors and libFuzzer's malloc hook (an out-of-memory
-  # report names the allocating caller).
+  # Where each crash happened: rerun it and take the first stack frame in
+  # libhdf5 or in our code (namespace candies, or the harness itself). Frames
+  # above it are libc, ASan's interceptors (strdup, strcmp, malloc, ... inside
+  # the fuzz binary) and libFuzzer; an out-of-memory report names the
+  # allocating caller.
   hdf5=0
   ours=0
   other=0
   for c in $(find "$art" -name 'crash-*'); do
     frame=$(ASAN_OPTIONS=detect_leaks=0 timeout 60 "$build/bin/$t" "$c" 2>&1 |
-      grep -E '^ +#[0-9]+ ' | grep -vE 'interceptor|libc\.so|/sysdeps/|asan|sanitizer|fuzzer::|in (malloc|calloc|realloc)\b' | head -1 || true)
+      grep -E '^ +#[0-9]+ ' | grep -E 'libhdf5|candies::|LLVMFuzzerTestOneInput' | head -1 || true)
     if [[ $frame == *libhdf5* ]]; then
       hdf5=$((hdf5 + 1))
     elif [[ -n $frame ]]; then
