@@ -75,10 +75,11 @@ absl::StatusOr<JointSmoothing> SmoothJoint(const torch::Tensor& joint, const std
   std::vector<int32_t> labels;  // of z, when computed
   std::vector<double> agreements;  // ARI of hop h's labels with hop h+1's
   while (out.hops < max_hops) {
+    const bool coherent = !fixed && mi >= options.joint_smoothing_min_morans_i;
+    if (coherent && !agreement) break;  // before the product: nothing would use it
     torch::Tensor next = torch::mm(a, z);
     std::vector<int32_t> next_labels;
-    if (!fixed && mi >= options.joint_smoothing_min_morans_i) {
-      if (!agreement) break;
+    if (coherent) {
       if (labels.empty()) {
         CANDIES_ASSIGN_OR_RETURN(Clustering c, Cluster(z.to(torch::kCPU), *cluster));
         labels = std::move(c.labels);
