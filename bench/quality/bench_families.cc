@@ -231,8 +231,18 @@ absl::StatusOr<Cell> RunCell(const FamilySpec& f, uint64_t seed, const Settings&
       c.full_s1 = profile[1];
       c.full_s2 = profile[2];
       c.low = full->low_quality;
-      if (full->denoised.defined())
+      if (full->denoised.defined()) {
         c.denoised = ClusterAri(full->denoised, data->domain, ClusterMethod::kKmeans, seed, k);
+        // The denoiser's input beside its output: which one the integration
+        // should get is the open question on both-weak sections (SCIENCE.md).
+        const torch::Tensor& emb = full->low_quality == "mod1" ? full->emb_mod1 : full->emb_mod2;
+        if (emb.defined())
+          std::printf("profile %-20s %2lu denoise | emb ari %.3f mi %.3f | denoised ari %.3f mi %.3f\n",
+                      f.name.c_str(), static_cast<unsigned long>(seed),
+                      ClusterAri(emb, data->domain, ClusterMethod::kKmeans, seed, k),
+                      MultivariateMoransI(emb, *lknn), c.denoised,
+                      MultivariateMoransI(full->denoised, *lknn));
+      }
     }
     o.kind = JobKind::kIntegrate;
     t0 = Clock::now();
