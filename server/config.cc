@@ -11,6 +11,9 @@
 namespace candies::server {
 namespace {
 
+constexpr char kWord[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+constexpr char kPunct[] = "_.-";
+
 absl::Status Apply(DaemonConfig& c, const std::string& key, const std::string& value,
                    const std::string& where) {
   auto num = [&](auto* out) -> absl::Status {
@@ -24,6 +27,14 @@ absl::Status Apply(DaemonConfig& c, const std::string& key, const std::string& v
     if (!absl::SimpleAtoi(value, out) || *out < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat(where, key, ": '", value, "' is not a non-negative integer"));
+    }
+    return absl::OkStatus();
+  };
+  // `value` is made of `allowed` characters only (`what` names them).
+  auto chars = [&](absl::string_view what, const std::string& allowed) -> absl::Status {
+    if (value.empty() || value.find_first_not_of(allowed) != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, key, ": '", value, "' may hold only ", what));
     }
     return absl::OkStatus();
   };
@@ -79,11 +90,46 @@ absl::Status Apply(DaemonConfig& c, const std::string& key, const std::string& v
   } else if (key == "device") {
     c.device = value;
   } else if (key == "executor") {
-    if (value != "process" && value != "thread") {
+    if (value != "process" && value != "thread" && value != "slurm") {
       return absl::InvalidArgumentError(
-          absl::StrCat(where, key, ": '", value, "' is not process|thread"));
+          absl::StrCat(where, key, ": '", value, "' is not process|slurm|thread"));
     }
     c.executor = value;
+  } else if (key == "slurm-partition" || key == "slurm-account") {
+    CANDIES_RETURN_IF_ERROR(chars("A-Za-z0-9_.,-", absl::StrCat(kWord, kPunct, ",")));
+    (key == "slurm-partition" ? c.slurm_partition : c.slurm_account) = value;
+  } else if (key == "slurm-time-limit") {
+    CANDIES_RETURN_IF_ERROR(chars("0-9, ':' and '-' (MINUTES or [D-]HH:MM:SS)", "0123456789:-"));
+    c.slurm_time_limit = value;
+  } else if (key == "slurm-memory") {
+    // Digits and one unit: what sbatch --mem takes.
+    const size_t digits = value.find_first_not_of("0123456789");
+    if (value.empty() || digits == 0 ||
+        (digits != std::string::npos && (digits + 1 != value.size() ||
+                                         std::string("KMGT").find(value[digits]) == std::string::npos))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, key, ": '", value, "' is not a size like 4096M or 16G"));
+    }
+    c.slurm_memory = value;
+  } else if (key == "slurm-gres") {
+    CANDIES_RETURN_IF_ERROR(chars("A-Za-z0-9_.,:- (like gpu:1)", absl::StrCat(kWord, kPunct, ",:")));
+    c.slurm_gres = value;
+  } else if (key == "slurm-cpus-per-task") {
+    return num(&c.slurm_cpus_per_task);
+  } else if (key == "slurm-poll-milliseconds") {
+    return num(&c.slurm_poll_milliseconds);
+  } else if (key == "slurm-sbatch") {
+    c.slurm_sbatch = value;
+  } else if (key == "slurm-scontrol") {
+    c.slurm_scontrol = value;
+  } else if (key == "slurm-scancel") {
+    c.slurm_scancel = value;
+  } else if (key == "slurm-command-timeout-seconds") {
+    return num(&c.slurm_command_timeout_seconds);
+  } else if (key == "slurm-unreachable-seconds") {
+    return num(&c.slurm_unreachable_seconds);
+  } else if (key == "slurm-result-wait-seconds") {
+    return nonneg(&c.slurm_result_wait_seconds);
   } else if (key == "worker") {
     c.worker = value;
   } else if (key == "worker-max-memory-bytes") {
@@ -176,8 +222,13 @@ std::string DaemonUsage() {
          "  [--metrics-write-timeout-seconds 5] [--http-api true|false]\n"
          "  [--metrics-require-token false|true] [--http-max-report-bytes 67108864]\n"
          "  [--http-max-body-bytes 4096] [--http-metrics-cache-entries 256] [--max-page-size 1000]\n"
-         "  [--executor process|thread] [--worker PATH]\n"
+         "  [--executor process|slurm|thread] [--worker PATH]\n"
          "  [--worker-max-memory-bytes 34359738368] [--worker-timeout-seconds 86400]\n"
+         "  [--slurm-partition NAME] [--slurm-account NAME] [--slurm-time-limit 1-00:00:00]\n"
+         "  [--slurm-memory 16G] [--slurm-gres gpu:1] [--slurm-cpus-per-task 4]\n"
+         "  [--slurm-poll-milliseconds 1000] [--slurm-sbatch sbatch] [--slurm-scontrol scontrol]\n"
+         "  [--slurm-scancel scancel] [--slurm-command-timeout-seconds 60]\n"
+         "  [--slurm-unreachable-seconds 600] [--slurm-result-wait-seconds 30]\n"
          "Authentication is required: --token-file, --tls-client-ca, or --insecure-dev-mode\n"
          "(loopback only); see docs/SECURITY.md.\n"
          "Every key also works in the --config file as `key = value` (docs/SERVICE.md).\n";

@@ -26,12 +26,26 @@ struct DaemonConfig {
   std::vector<std::string> allowed_dirs;          // RegisterDataset roots (repeatable)
   std::string device = "auto";                    // auto | cpu | cuda | cuda:N
   // Where jobs run (docs/SERVICE.md, "Workers"): "process" = each job in its
-  // own candies-worker process (the daemon survives any job); "thread" = inside
-  // the daemon (development only: a crashing job takes the daemon down).
+  // own candies-worker process (the daemon survives any job); "slurm" = each
+  // job a Slurm batch job running candies-worker on a cluster node (docs/SERVICE.md,
+  // "Slurm"); "thread" = inside the daemon (development only: a crashing job
+  // takes the daemon down).
   std::string executor = "process";
   std::string worker;                                      // "" = candies-worker beside candiesd
   int64_t worker_max_memory_bytes = int64_t{32} << 30;     // RLIMIT_DATA of a worker; 0 = none
   int64_t worker_timeout_seconds = int64_t{24} * 3600;     // wall clock of a worker; 0 = none
+  // executor = slurm (server/slurm_backend.h): sbatch's requests ("" = the
+  // cluster's default), how the daemon follows a job, and the tools' paths.
+  std::string slurm_partition, slurm_account;
+  std::string slurm_time_limit;   // sbatch --time: MINUTES, [D-]HH:MM:SS, ...
+  std::string slurm_memory;       // sbatch --mem: 16G, 4096M, ...
+  std::string slurm_gres;         // sbatch --gres for jobs not on device cpu: gpu:1
+  int slurm_cpus_per_task = 4;    // sbatch --cpus-per-task; a job's threads by default
+  int slurm_poll_milliseconds = 1000;           // scontrol and the report file, per running job
+  std::string slurm_sbatch = "sbatch", slurm_scontrol = "scontrol", slurm_scancel = "scancel";
+  int slurm_command_timeout_seconds = 60;       // one sbatch/scontrol/scancel call
+  int64_t slurm_unreachable_seconds = 600;      // scontrol failing this long: job FAILED
+  int64_t slurm_result_wait_seconds = 30;       // COMPLETED, outcome not yet visible on the shared disk
 
   // Identities and TLS (docs/SECURITY.md). The daemon refuses to start without
   // token_file, tls_client_ca or insecure_dev_mode.

@@ -7,6 +7,33 @@
 #include "server/config.h"
 #include "server/daemon.h"
 #include "server/process_backend.h"
+#include "server/slurm_backend.h"
+
+namespace {
+
+candies::server::SlurmBackendOptions SlurmOptions(const candies::server::DaemonConfig& c) {
+  candies::server::SlurmBackendOptions o;
+  o.work_dir = c.data_dir + "/slurm";
+  o.worker = c.worker;
+  o.partition = c.slurm_partition;
+  o.account = c.slurm_account;
+  o.time_limit = c.slurm_time_limit;
+  o.memory = c.slurm_memory;
+  o.gres = c.slurm_gres;
+  o.cpus_per_task = c.slurm_cpus_per_task;
+  o.poll_milliseconds = c.slurm_poll_milliseconds;
+  o.sbatch = c.slurm_sbatch;
+  o.scontrol = c.slurm_scontrol;
+  o.scancel = c.slurm_scancel;
+  o.max_attempts = c.max_attempts;
+  o.timeout_seconds = c.worker_timeout_seconds;
+  o.command_timeout_seconds = c.slurm_command_timeout_seconds;
+  o.unreachable_seconds = c.slurm_unreachable_seconds;
+  o.result_wait_seconds = c.slurm_result_wait_seconds;
+  return o;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -29,7 +56,9 @@ int main(int argc, char** argv) {
   workers.max_memory_bytes = config->worker_max_memory_bytes;
   workers.timeout_seconds = config->worker_timeout_seconds;
   candies::server::ProcessBackend process(workers, &backend);
-  return candies::server::RunDaemon(
-      *config, config->executor == "thread" ? static_cast<candies::server::JobBackend*>(&backend)
-                                            : &process);
+  candies::server::SlurmBackend slurm(SlurmOptions(*config), &backend);
+  candies::server::JobBackend* executor = &process;
+  if (config->executor == "thread") executor = &backend;
+  if (config->executor == "slurm") executor = &slurm;
+  return candies::server::RunDaemon(*config, executor);
 }

@@ -18,14 +18,6 @@
 namespace candies::server {
 namespace {
 
-std::string DefaultWorker() {
-  char buf[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) return "candies-worker";
-  std::string self(buf, static_cast<size_t>(n));
-  return self.substr(0, self.rfind('/') + 1) + "candies-worker";
-}
-
 class Fd {
  public:
   explicit Fd(int fd) : fd_(fd) {}
@@ -69,9 +61,7 @@ ProcessBackend::ProcessBackend(ProcessBackendOptions options, JobBackend* loader
 }
 
 std::vector<std::string> ProcessBackend::WorkerArgs() const {
-  std::vector<std::string> args = {options_.worker.empty() ? DefaultWorker() : options_.worker};
-  if (options_.allow_test_faults) args.push_back("--allow-test-faults");
-  return args;
+  return WorkerCommand(options_.worker, options_.allow_test_faults);
 }
 
 absl::StatusOr<std::shared_ptr<const ResidentModel>> ProcessBackend::LoadModel(
@@ -123,9 +113,8 @@ absl::StatusOr<std::string> ProcessBackend::Run(const JobSpec& spec, const Progr
     KillProcessGroup(pid);
   };
 
-  std::string buffer, err_tail;
-  bool have_outcome = false;
-  v1::WorkerOutcome outcome;
+  std::string err_tail;
+  ReportStream reports(progress);
   bool out_open = true, err_open = true;
   char chunk[65536];
   while (out_open || err_open) {
@@ -148,23 +137,12 @@ absl::StatusOr<std::string> ProcessBackend::Run(const JobSpec& spec, const Progr
         if (err_tail.size() > 8192) err_tail.erase(0, err_tail.size() - 4096);
         continue;
       }
-      buffer.append(chunk, static_cast<size_t>(n));
-      while (why == Kill::kNone) {
-        v1::WorkerReport report;
-        absl::StatusOr<bool> took = TakeFrame(&buffer, &report);
-        if (!took.ok()) {
-          protocol_error = std::string(took.status().message());
-          why = Kill::kProtocol;
-          KillProcessGroup(pid);
-          break;
-        }
-        if (!*took) break;
-        if (report.has_progress()) {
-          if (progress) progress(FromWorkerProgress(report.progress()));
-        } else if (report.has_outcome()) {
-          outcome = report.outcome();
-          have_outcome = true;
-        }
+      if (why != Kill::kNone) continue;
+      absl::Status took = reports.Append(absl::string_view(chunk, static_cast<size_t>(n)));
+      if (!took.ok()) {
+        protocol_error = std::string(took.message());
+        why = Kill::kProtocol;
+        KillProcessGroup(pid);
       }
     }
   }
@@ -202,20 +180,12 @@ absl::StatusOr<std::string> ProcessBackend::Run(const JobSpec& spec, const Progr
     return absl::InternalError(absl::StrCat(msg, stderr_note));
   }
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (code == kWorkerOutOfMemoryExit && !have_outcome) {
+  if (code == kWorkerOutOfMemoryExit && !reports.has_outcome()) {
     return absl::ResourceExhaustedError(
         absl::StrCat("out of memory (", MemoryLimit(options_.max_memory_bytes), ")"));
   }
-  if (have_outcome && code == 0) {
-    if (outcome.code() == 0) return outcome.result_path();
-    if (outcome.out_of_memory()) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "out of memory (", MemoryLimit(options_.max_memory_bytes), "): ", outcome.message()));
-    }
-    const int c = outcome.code();
-    const bool known = c > 0 && c <= static_cast<int>(absl::StatusCode::kUnauthenticated);
-    return absl::Status(known ? static_cast<absl::StatusCode>(c) : absl::StatusCode::kInternal,
-                        outcome.message());
+  if (reports.has_outcome() && code == 0) {
+    return OutcomeResult(reports.outcome(), MemoryLimit(options_.max_memory_bytes));
   }
   return absl::InternalError(
       absl::StrCat("worker exited with code ", code, " without a result", stderr_note));

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -141,6 +142,52 @@ ProgressEvent FromWorkerProgress(const v1::WorkerProgress& p) {
   e.eta_seconds = p.eta_seconds();
   e.message = p.message();
   return e;
+}
+
+std::vector<std::string> WorkerCommand(const std::string& worker, bool allow_test_faults) {
+  std::string binary = worker;
+  if (binary.empty()) {
+    char buf[PATH_MAX];
+    const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+    if (n <= 0) {
+      binary = "candies-worker";
+    } else {
+      const std::string self(buf, static_cast<size_t>(n));
+      binary = self.substr(0, self.rfind('/') + 1) + "candies-worker";
+    }
+  }
+  std::vector<std::string> args = {binary};
+  if (allow_test_faults) args.push_back("--allow-test-faults");
+  return args;
+}
+
+absl::Status ReportStream::Append(absl::string_view bytes) {
+  buffer_.append(bytes.data(), bytes.size());
+  while (true) {
+    v1::WorkerReport report;
+    absl::StatusOr<bool> took = TakeFrame(&buffer_, &report);
+    if (!took.ok()) return took.status();
+    if (!*took) return absl::OkStatus();
+    if (report.has_progress()) {
+      if (progress_) progress_(FromWorkerProgress(report.progress()));
+    } else if (report.has_outcome()) {
+      outcome_ = report.outcome();
+      have_outcome_ = true;
+    }
+  }
+}
+
+absl::StatusOr<std::string> OutcomeResult(const v1::WorkerOutcome& outcome,
+                                          const std::string& memory_limit) {
+  if (outcome.code() == 0) return outcome.result_path();
+  if (outcome.out_of_memory()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("out of memory (", memory_limit, "): ", outcome.message()));
+  }
+  const int c = outcome.code();
+  const bool known = c > 0 && c <= static_cast<int>(absl::StatusCode::kUnauthenticated);
+  return absl::Status(known ? static_cast<absl::StatusCode>(c) : absl::StatusCode::kInternal,
+                      outcome.message());
 }
 
 }  // namespace candies::server

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -38,5 +40,32 @@ absl::StatusOr<JobSpec> FromWorkerJob(const v1::WorkerJob& job);  // errors name
 
 v1::WorkerProgress ToWorkerProgress(const ProgressEvent& e);
 ProgressEvent FromWorkerProgress(const v1::WorkerProgress& p);
+
+// The worker's command line: `worker` ("" = candies-worker beside this
+// executable), then --allow-test-faults when asked (tests only).
+std::vector<std::string> WorkerCommand(const std::string& worker, bool allow_test_faults);
+
+// A worker's report stream as it arrives (a pipe, or a file on a cluster's
+// shared disk): progress goes to the sink at once, the outcome is kept.
+class ReportStream {
+ public:
+  explicit ReportStream(ProgressSink progress) : progress_(std::move(progress)) {}
+  // Takes the next bytes; an error for a frame that is not a WorkerReport.
+  absl::Status Append(absl::string_view bytes);
+  bool has_outcome() const { return have_outcome_; }
+  const v1::WorkerOutcome& outcome() const { return outcome_; }
+
+ private:
+  ProgressSink progress_;
+  std::string buffer_;
+  bool have_outcome_ = false;
+  v1::WorkerOutcome outcome_;
+};
+
+// The job's result from the worker's outcome: the result path, or the job's
+// error with its status code. `memory_limit` describes the limit for an
+// out-of-memory error ("limit N bytes, worker-max-memory-bytes").
+absl::StatusOr<std::string> OutcomeResult(const v1::WorkerOutcome& outcome,
+                                          const std::string& memory_limit);
 
 }  // namespace candies::server

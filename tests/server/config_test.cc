@@ -46,14 +46,58 @@ TEST(ConfigTest, WorkerSettings) {
   EXPECT_EQ(c->worker_max_memory_bytes, 0);  // 0 = no limit
   EXPECT_EQ(c->worker_timeout_seconds, 60);
   EXPECT_EQ(c->worker, "/opt/w");
-  auto bad = ParseDaemonConfig({"--executor", "slurm"});
+  auto bad = ParseDaemonConfig({"--executor", "kubernetes"});
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("executor: 'slurm' is not process|thread"),
+  EXPECT_NE(bad.status().message().find("executor: 'kubernetes' is not process|slurm|thread"),
             absl::string_view::npos)
       << bad.status();
   bad = ParseDaemonConfig({"--worker-timeout-seconds", "-1"});
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("worker-timeout-seconds"), absl::string_view::npos);
+}
+
+TEST(ConfigTest, SlurmSettings) {
+  auto c = ParseDaemonConfig({});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->slurm_sbatch, "sbatch");
+  EXPECT_EQ(c->slurm_cpus_per_task, 4);
+  EXPECT_EQ(c->slurm_poll_milliseconds, 1000);
+  EXPECT_TRUE(c->slurm_gres.empty());
+  c = ParseDaemonConfig({"--executor", "slurm", "--slurm-partition", "gpu-a100",
+                         "--slurm-account", "lab_1", "--slurm-time-limit", "1-00:00:00",
+                         "--slurm-memory", "16G", "--slurm-gres", "gpu:a100:1",
+                         "--slurm-cpus-per-task", "8", "--slurm-poll-milliseconds", "200",
+                         "--slurm-sbatch", "/opt/slurm/bin/sbatch", "--slurm-scontrol", "/s/scontrol",
+                         "--slurm-scancel", "/s/scancel", "--slurm-command-timeout-seconds", "5",
+                         "--slurm-unreachable-seconds", "60", "--slurm-result-wait-seconds", "0"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->executor, "slurm");
+  EXPECT_EQ(c->slurm_partition, "gpu-a100");
+  EXPECT_EQ(c->slurm_account, "lab_1");
+  EXPECT_EQ(c->slurm_time_limit, "1-00:00:00");
+  EXPECT_EQ(c->slurm_memory, "16G");
+  EXPECT_EQ(c->slurm_gres, "gpu:a100:1");
+  EXPECT_EQ(c->slurm_cpus_per_task, 8);
+  EXPECT_EQ(c->slurm_poll_milliseconds, 200);
+  EXPECT_EQ(c->slurm_sbatch, "/opt/slurm/bin/sbatch");
+  EXPECT_EQ(c->slurm_scontrol, "/s/scontrol");
+  EXPECT_EQ(c->slurm_scancel, "/s/scancel");
+  EXPECT_EQ(c->slurm_command_timeout_seconds, 5);
+  EXPECT_EQ(c->slurm_unreachable_seconds, 60);
+  EXPECT_EQ(c->slurm_result_wait_seconds, 0);
+  EXPECT_TRUE(ParseDaemonConfig({"--slurm-memory", "4096"}).ok());
+  EXPECT_TRUE(ParseDaemonConfig({"--slurm-time-limit", "90"}).ok());
+  const std::pair<const char*, const char*> bad[] = {
+      {"slurm-memory", "16GB"},       {"slurm-memory", "G"},          {"slurm-memory", "-1G"},
+      {"slurm-time-limit", "1 day"},  {"slurm-partition", "a b"},     {"slurm-partition", ""},
+      {"slurm-account", "--qos=x;"},  {"slurm-gres", "gpu:1 --x"},    {"slurm-cpus-per-task", "0"},
+      {"slurm-poll-milliseconds", "-5"}, {"slurm-result-wait-seconds", "x"},
+  };
+  for (const auto& [key, value] : bad) {
+    auto r = ParseDaemonConfig({std::string("--") + key, value});
+    ASSERT_FALSE(r.ok()) << key << "=" << value;
+    EXPECT_NE(r.status().message().find(key), absl::string_view::npos) << r.status();
+  }
 }
 
 TEST(ConfigTest, HttpSettings) {

@@ -1,0 +1,67 @@
+// The JobBackend of `executor = slurm` (docs/SERVICE.md, "Slurm"): each job
+// runs the same candies-worker as executor = process, but as a Slurm batch
+// job on a cluster node that shares the data directory (same path on every
+// node). The daemon writes the job (a framed WorkerJob, server/worker_protocol.h)
+// into <data-dir>/slurm/<job id>/, submits it with `sbatch`, and follows it by
+// reading the worker's report stream from that folder (progress and the
+// outcome) and polling `scontrol show job -o ID` for the Slurm state. Cancel,
+// a deadline and worker-timeout-seconds run `scancel`. Slurm states map to
+// job states as server/slurm_state.h says; NODE_FAIL, PREEMPTED and
+// BOOT_FAIL submit the job again, up to max-attempts runs in all.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "server/backend.h"
+#include "server/slurm_state.h"
+
+namespace candies::server {
+
+struct SlurmBackendOptions {
+  // One folder per job under here; must be on the disk the nodes share.
+  std::string work_dir;
+  std::string worker;  // the worker binary as the nodes see it; "" = beside candiesd
+  // sbatch's requests (config keys slurm-partition, ...); "" = the cluster's default.
+  std::string partition, account;
+  std::string time_limit;  // --time (e.g. "120", "1-00:00:00")
+  std::string memory;      // --mem (e.g. "16G")
+  std::string gres;        // --gres for jobs whose device is not "cpu" (e.g. "gpu:1")
+  int cpus_per_task = 4;   // --cpus-per-task, and the job's threads when it asks for none
+  int poll_milliseconds = 1000;  // how often the report file and scontrol are read
+  std::string sbatch = "sbatch", scontrol = "scontrol", scancel = "scancel";
+  int max_attempts = 2;  // submissions of one job (NODE_FAIL/PREEMPTED/BOOT_FAIL retry)
+  int64_t timeout_seconds = int64_t{24} * 3600;  // worker-timeout-seconds; 0 = none
+  double command_timeout_seconds = 60;   // one sbatch/scontrol/scancel call
+  int64_t unreachable_seconds = 600;     // scontrol failing this long in a row: FAILED
+  int64_t result_wait_seconds = 30;      // COMPLETED, the outcome not yet in the shared file
+  // Passes JobSpec::test_fault on and starts workers with --allow-test-faults.
+  // Tests only: no config key sets it.
+  bool allow_test_faults = false;
+};
+
+class SlurmBackend : public JobBackend {
+ public:
+  // `loader` loads models for the daemon's registry (LoadModel); may be null.
+  SlurmBackend(SlurmBackendOptions options, JobBackend* loader);
+  absl::StatusOr<std::string> Run(const JobSpec& spec, const ProgressSink& progress,
+                                  const CancelToken* cancel) override;
+  bool uses_resident_models() const override { return false; }
+  absl::StatusOr<std::shared_ptr<const ResidentModel>> LoadModel(const std::string& dir) override;
+
+  // The sbatch command line for a job whose files are in `job_dir`.
+  std::vector<std::string> SbatchArgs(const JobSpec& spec, const std::string& job_dir) const;
+
+ private:
+  // One submission; `*retry` is set when Slurm ended it in a state worth another.
+  absl::StatusOr<std::string> RunOnce(const JobSpec& spec, const std::string& job_dir, int attempt,
+                                      const ProgressSink& progress, const CancelToken* cancel,
+                                      bool* retry);
+  absl::StatusOr<SlurmJob> Query(const std::string& slurm_id) const;
+  void Cancel(const std::string& slurm_id) const;
+
+  const SlurmBackendOptions options_;
+  JobBackend* const loader_;
+};
+
+}  // namespace candies::server
