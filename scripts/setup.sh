@@ -30,6 +30,7 @@ PACKAGES=(
   libcairo2-dev                         # the job's pictures (core/plot)
   chromium                              # renders the job report headless in tests/report
   prometheus                            # promtool checks deploy/prometheus/alerts.yml (~96 MB installed)
+  slurm-wlm munge                       # executor = slurm: tests/server/slurm_e2e_test.sh starts a local cluster
   # Python side: interop tests against the real anndata, reference metrics
   # (scikit-learn), and the Python client (grpcio).
   python3 python3-anndata python3-h5py python3-numpy python3-scipy python3-pandas
