@@ -283,6 +283,7 @@ absl::StatusOr<std::string> SlurmBackend::RunOnce(const JobSpec& spec, const std
       Cancel(*slurm_id);  // scontrol answered something this code cannot read
       return absl::InternalError(absl::StrCat(q.status().message(), " (Slurm job cancelled)"));
     } else if (Clock::now() - last_answer >= std::chrono::seconds(options_.unreachable_seconds)) {
+      Cancel(*slurm_id);  // best effort: the controller may be the one not answering
       return absl::UnavailableError(absl::StrCat(
           "lost Slurm job ", *slurm_id, ": no answer for slurm-unreachable-seconds = ",
           options_.unreachable_seconds, ": ", q.status().message()));
