@@ -64,10 +64,14 @@ std::string WithLog(const std::string& message, const std::string& job_dir) {
   return last.empty() ? message : absl::StrCat(message, "; the worker log ends: ", last);
 }
 
+void Sleep(int milliseconds) { std::this_thread::sleep_for(std::chrono::milliseconds(milliseconds)); }
+
+}  // namespace
+
 // Reads what the worker appended to its report file since the last call.
 // Opened afresh each time: on a network file system a new open sees the
 // writes another node has closed.
-class ReportTail {
+class SlurmBackend::ReportTail {
  public:
   ReportTail(std::string path, ProgressSink progress)
       : path_(std::move(path)), stream_(std::move(progress)) {}
@@ -95,10 +99,6 @@ class ReportTail {
   ReportStream stream_;
   off_t offset_ = 0;
 };
-
-void Sleep(int milliseconds) { std::this_thread::sleep_for(std::chrono::milliseconds(milliseconds)); }
-
-}  // namespace
 
 SlurmBackend::SlurmBackend(SlurmBackendOptions options, JobBackend* loader)
     : options_(std::move(options)), loader_(loader) {}
@@ -153,21 +153,7 @@ void SlurmBackend::Cancel(const std::string& slurm_id) const {
   }
 }
 
-absl::StatusOr<std::string> SlurmBackend::Run(const JobSpec& spec, const ProgressSink& progress,
-                                              const CancelToken* cancel) {
-  const std::string job_dir = (fs::absolute(options_.work_dir) / spec.id).string();
-  std::error_code ec;
-  fs::create_directories(job_dir, ec);
-  if (ec) {
-    return absl::UnavailableError(absl::StrCat("slurm: cannot create ", job_dir, ": ", ec.message()));
-  }
-  // A submission left by a daemon that died: it would write the same result.
-  const std::string stale = std::string(absl::StripAsciiWhitespace(ReadSmallFile(job_dir + "/" + kSlurmIdFile)));
-  if (!stale.empty()) {
-    LogLine("warn", "cancelling a Slurm job of an earlier daemon", {{"job", spec.id}, {"slurm_job", stale}});
-    Cancel(stale);
-  }
-
+absl::Status SlurmBackend::WriteJobFiles(const JobSpec& spec, const std::string& job_dir) const {
   v1::WorkerJob job = ToWorkerJob(spec, spec.model_id.empty() ? "" : spec.model_dir);
   // The node's GPU is the one Slurm allocated (CUDA_VISIBLE_DEVICES): cuda:N
   // of this server means nothing there.
@@ -186,7 +172,24 @@ absl::StatusOr<std::string> SlurmBackend::Run(const JobSpec& spec, const Progres
   absl::StrAppend(&script, "<", ShellQuote(job_dir + "/" + kJobFile), " >",
                   ShellQuote(job_dir + "/" + kReportsFile), "\n");
   if (absl::Status s = WriteFile(job_dir + "/" + kJobFile, frame); !s.ok()) return s;
-  if (absl::Status s = WriteFile(job_dir + "/" + kScriptFile, script); !s.ok()) return s;
+  return WriteFile(job_dir + "/" + kScriptFile, script);
+}
+
+absl::StatusOr<std::string> SlurmBackend::Run(const JobSpec& spec, const ProgressSink& progress,
+                                              const CancelToken* cancel) {
+  const std::string job_dir = (fs::absolute(options_.work_dir) / spec.id).string();
+  std::error_code ec;
+  fs::create_directories(job_dir, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat("slurm: cannot create ", job_dir, ": ", ec.message()));
+  }
+  // A submission left by a daemon that died: it would write the same result.
+  const std::string stale(absl::StripAsciiWhitespace(ReadSmallFile(job_dir + "/" + kSlurmIdFile)));
+  if (!stale.empty()) {
+    LogLine("warn", "cancelling a Slurm job of an earlier daemon", {{"job", spec.id}, {"slurm_job", stale}});
+    Cancel(stale);
+  }
+  if (absl::Status s = WriteJobFiles(spec, job_dir); !s.ok()) return s;
 
   absl::StatusOr<std::string> result;
   for (int attempt = 1;; ++attempt) {
@@ -205,9 +208,8 @@ absl::StatusOr<std::string> SlurmBackend::Run(const JobSpec& spec, const Progres
   return result;
 }
 
-absl::StatusOr<std::string> SlurmBackend::RunOnce(const JobSpec& spec, const std::string& job_dir,
-                                                  int attempt, const ProgressSink& progress,
-                                                  const CancelToken* cancel, bool* retry) {
+absl::StatusOr<std::string> SlurmBackend::Submit(const JobSpec& spec, const std::string& job_dir,
+                                                 int attempt, const ProgressSink& progress) const {
   std::error_code ec;
   fs::remove(job_dir + "/" + kReportsFile, ec);
   fs::remove(job_dir + "/" + kLogFile, ec);
@@ -232,70 +234,80 @@ absl::StatusOr<std::string> SlurmBackend::RunOnce(const JobSpec& spec, const std
     e.message = absl::StrCat("Slurm job ", *slurm_id, " (attempt ", attempt, ")");
     progress(e);
   }
+  return slurm_id;
+}
 
-  ReportTail reports(job_dir + "/" + kReportsFile, progress);
+absl::Status SlurmBackend::Stop(const std::string& slurm_id, bool timed_out) const {
+  Cancel(slurm_id);
+  // Wait (bounded) for the job to end, so that its folder is no longer in use.
+  const auto until = Clock::now() + std::chrono::duration<double>(options_.command_timeout_seconds);
+  while (Clock::now() < until) {
+    absl::StatusOr<SlurmJob> q = Query(slurm_id);
+    if (!q.ok() || ClassifySlurmState(q->state).value_or(SlurmOutcome::kFailed) != SlurmOutcome::kActive) {
+      break;
+    }
+    Sleep(options_.poll_milliseconds);
+  }
+  if (!timed_out) return absl::CancelledError(absl::StrCat("cancelled (Slurm job ", slurm_id, " cancelled)"));
+  return absl::DeadlineExceededError(absl::StrCat(
+      "time limit exceeded: Slurm job ", slurm_id, " ran past worker-timeout-seconds = ",
+      options_.timeout_seconds, " and was cancelled"));
+}
+
+absl::StatusOr<SlurmJob> SlurmBackend::Follow(const std::string& slurm_id, ReportTail& reports,
+                                              const CancelToken* cancel, bool* forgotten) const {
   const auto start = Clock::now();
   auto last_answer = start;
-  SlurmJob ended;
-  bool forgotten = false;
   while (true) {
     if (absl::Status s = reports.Poll(); !s.ok()) {
-      Cancel(*slurm_id);
-      return absl::InternalError(absl::StrCat("worker: ", s.message(), " (Slurm job ", *slurm_id,
+      Cancel(slurm_id);
+      return absl::InternalError(absl::StrCat("worker: ", s.message(), " (Slurm job ", slurm_id,
                                               " cancelled)"));
     }
     const bool timed_out = options_.timeout_seconds > 0 &&
                            Clock::now() - start >= std::chrono::seconds(options_.timeout_seconds);
-    if ((cancel != nullptr && cancel->cancelled()) || timed_out) {
-      Cancel(*slurm_id);
-      // Wait (bounded) for the job to end, so that its folder is not in use.
-      const auto until = Clock::now() + std::chrono::duration<double>(options_.command_timeout_seconds);
-      while (Clock::now() < until) {
-        absl::StatusOr<SlurmJob> q = Query(*slurm_id);
-        if (!q.ok() || ClassifySlurmState(q->state).value_or(SlurmOutcome::kFailed) != SlurmOutcome::kActive) {
-          break;
-        }
-        Sleep(options_.poll_milliseconds);
-      }
-      (void)WriteFile(job_dir + "/" + kSlurmIdFile, "");
-      if (!timed_out) return absl::CancelledError(absl::StrCat("cancelled (Slurm job ", *slurm_id, " cancelled)"));
-      return absl::DeadlineExceededError(absl::StrCat(
-          "time limit exceeded: Slurm job ", *slurm_id, " ran past worker-timeout-seconds = ",
-          options_.timeout_seconds, " and was cancelled"));
-    }
-    absl::StatusOr<SlurmJob> q = Query(*slurm_id);
+    if ((cancel != nullptr && cancel->cancelled()) || timed_out) return Stop(slurm_id, timed_out);
+    absl::StatusOr<SlurmJob> q = Query(slurm_id);
     if (q.ok()) {
       last_answer = Clock::now();
       absl::StatusOr<SlurmOutcome> what = ClassifySlurmState(q->state);
       if (!what.ok()) {
-        Cancel(*slurm_id);
-        return absl::InternalError(absl::StrCat("Slurm job ", *slurm_id, ": ", what.status().message(),
+        Cancel(slurm_id);
+        return absl::InternalError(absl::StrCat("Slurm job ", slurm_id, ": ", what.status().message(),
                                                 " (cancelled)"));
       }
-      if (*what != SlurmOutcome::kActive) {
-        ended = *q;
-        break;
-      }
+      if (*what != SlurmOutcome::kActive) return q;
     } else if (absl::IsNotFound(q.status())) {
-      forgotten = true;  // ended and aged out (MinJobAge) between two polls
-      break;
+      *forgotten = true;  // ended and aged out (MinJobAge) between two polls
+      return q;
     } else if (!absl::IsUnavailable(q.status()) && !absl::IsDeadlineExceeded(q.status())) {
-      Cancel(*slurm_id);  // scontrol answered something this code cannot read
+      Cancel(slurm_id);  // scontrol answered something this code cannot read
       return absl::InternalError(absl::StrCat(q.status().message(), " (Slurm job cancelled)"));
     } else if (Clock::now() - last_answer >= std::chrono::seconds(options_.unreachable_seconds)) {
-      Cancel(*slurm_id);  // best effort: the controller may be the one not answering
+      Cancel(slurm_id);  // best effort: the controller may be the one not answering
       return absl::UnavailableError(absl::StrCat(
-          "lost Slurm job ", *slurm_id, ": no answer for slurm-unreachable-seconds = ",
+          "lost Slurm job ", slurm_id, ": no answer for slurm-unreachable-seconds = ",
           options_.unreachable_seconds, ": ", q.status().message()));
     }
     Sleep(options_.poll_milliseconds);
   }
-  (void)WriteFile(job_dir + "/" + kSlurmIdFile, "");
+}
 
-  const SlurmOutcome outcome = forgotten ? SlurmOutcome::kCompleted : *ClassifySlurmState(ended.state);
+absl::StatusOr<std::string> SlurmBackend::RunOnce(const JobSpec& spec, const std::string& job_dir,
+                                                  int attempt, const ProgressSink& progress,
+                                                  const CancelToken* cancel, bool* retry) {
+  absl::StatusOr<std::string> slurm_id = Submit(spec, job_dir, attempt, progress);
+  if (!slurm_id.ok()) return slurm_id.status();
+  ReportTail reports(job_dir + "/" + kReportsFile, progress);
+  bool forgotten = false;
+  absl::StatusOr<SlurmJob> ended = Follow(*slurm_id, reports, cancel, &forgotten);
+  (void)WriteFile(job_dir + "/" + kSlurmIdFile, "");  // nothing of ours runs in Slurm now
+  if (!ended.ok() && !forgotten) return ended.status();
+
+  const SlurmOutcome outcome = forgotten ? SlurmOutcome::kCompleted : *ClassifySlurmState(ended->state);
   if (outcome == SlurmOutcome::kRetry) {
     *retry = true;
-    return absl::UnavailableError(DescribeSlurmEnd(ended));
+    return absl::UnavailableError(DescribeSlurmEnd(*ended));
   }
   // The outcome may reach a network file system after Slurm has seen the end.
   const auto until = Clock::now() + std::chrono::seconds(options_.result_wait_seconds);
@@ -311,10 +323,12 @@ absl::StatusOr<std::string> SlurmBackend::RunOnce(const JobSpec& spec, const std
   const std::string memory_limit =
       options_.memory.empty() ? "the cluster's default memory" : absl::StrCat("slurm-memory = ", options_.memory);
   if (reports.stream().has_outcome()) return OutcomeResult(reports.stream().outcome(), memory_limit);
-  if (outcome == SlurmOutcome::kFailed && ended.exit_code == kWorkerOutOfMemoryExit) {
-    return absl::ResourceExhaustedError(absl::StrCat("out of memory (", memory_limit, ")"));
+  if (outcome == SlurmOutcome::kFailed) {
+    if (ended->exit_code == kWorkerOutOfMemoryExit) {
+      return absl::ResourceExhaustedError(absl::StrCat("out of memory (", memory_limit, ")"));
+    }
+    return absl::InternalError(WithLog(DescribeSlurmEnd(*ended), job_dir));
   }
-  if (outcome == SlurmOutcome::kFailed) return absl::InternalError(WithLog(DescribeSlurmEnd(ended), job_dir));
   return absl::InternalError(WithLog(
       absl::StrCat("Slurm job ", *slurm_id, forgotten ? " ended" : " COMPLETED",
                    " but the worker reported no outcome in ", job_dir, "/", kReportsFile,

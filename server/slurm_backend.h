@@ -53,10 +53,22 @@ class SlurmBackend : public JobBackend {
   std::vector<std::string> SbatchArgs(const JobSpec& spec, const std::string& job_dir) const;
 
  private:
+  class ReportTail;  // the worker's report file, read as it grows (slurm_backend.cc)
+  // The files the node reads: the framed WorkerJob and the batch script.
+  absl::Status WriteJobFiles(const JobSpec& spec, const std::string& job_dir) const;
   // One submission; `*retry` is set when Slurm ended it in a state worth another.
   absl::StatusOr<std::string> RunOnce(const JobSpec& spec, const std::string& job_dir, int attempt,
                                       const ProgressSink& progress, const CancelToken* cancel,
                                       bool* retry);
+  absl::StatusOr<std::string> Submit(const JobSpec& spec, const std::string& job_dir, int attempt,
+                                     const ProgressSink& progress) const;  // the Slurm job id
+  // Follows a submitted job until Slurm ends it. An error is the job's own
+  // (cancelled, timed out, unreadable answers), except NotFound with
+  // `*forgotten` set: Slurm no longer knows the job.
+  absl::StatusOr<SlurmJob> Follow(const std::string& slurm_id, ReportTail& reports,
+                                  const CancelToken* cancel, bool* forgotten) const;
+  // scancel, a bounded wait for the end, and the job's error.
+  absl::Status Stop(const std::string& slurm_id, bool timed_out) const;
   absl::StatusOr<SlurmJob> Query(const std::string& slurm_id) const;
   void Cancel(const std::string& slurm_id) const;
 

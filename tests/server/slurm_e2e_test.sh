@@ -5,7 +5,8 @@
 #   - a job that succeeds, with the same result as a local `candies run`, and
 #     whose Slurm job asked for the configured GPU gres;
 #   - a job cancelled while Slurm runs it: CANCELLED, and scancel'd in Slurm;
-#   - a job whose worker is killed with SIGKILL on the node: FAILED, with the reason.
+#   - a job whose worker is killed with SIGKILL on the node: FAILED, with the reason;
+#   - a job whose node goes DOWN under it (NODE_FAIL): submitted again, SUCCEEDED.
 # Then stops the cluster. Needs root and Debian's slurm-wlm and munge
 # (scripts/setup.sh): without them this test FAILS, it is never skipped.
 set -euo pipefail
@@ -129,6 +130,26 @@ timeout 30 "$cli" status "$killed" --server "$addr" >"$dir/status"
 grep -q "^error: .*Slurm job $sid_killed FAILED: the worker was killed by signal 9" "$dir/status" ||
   fail "killed job's error: $(grep '^error' "$dir/status")"
 echo "slurm e2e: kill ok (${SECONDS} s): $(grep '^error' "$dir/status")"
+
+# 4. Node failure: the node is set DOWN under a running job (Slurm: NODE_FAIL);
+# the daemon submits it again (max-attempts 2) and it succeeds on the node's return.
+retried=$(timeout 60 "$cli" submit --mod1 "$rna" --mod2 "$prot" --kind integrate --n-clusters 4 \
+  --seed 23 --server "$addr" 2>/dev/null)
+sid_first=$(running_slurm_job "$retried") || fail "node failure: job not running"
+node=$(hostname -s)
+scontrol update nodename="$node" state=down reason=candies-e2e
+for _ in $(seq 1 100); do
+  [ "$(squeue -h -t all -j "$sid_first" -o %T)" = NODE_FAIL ] && break
+  sleep 0.1
+done
+[ "$(squeue -h -t all -j "$sid_first" -o %T)" = NODE_FAIL ] || fail "Slurm job $sid_first is not NODE_FAIL"
+# ReturnToService=2 brings the node back when slurmd registers; resume it if not yet.
+case "$(sinfo -h -N -o %T)" in idle | mixed | allocated) ;; *) scontrol update nodename="$node" state=resume ;; esac
+state=$(timeout 120 "$cli" watch "$retried" --server "$addr" --timeout 110 2>/dev/null || true)
+[ "$state" = SUCCEEDED ] || fail "job after a node failure ended '$state'"
+states=$(squeue -h -t all -n "candies-$retried" -o '%i %T' | sort -n | awk '{print $2}' | tr '\n' ' ')
+[ "$states" = "NODE_FAIL COMPLETED " ] || fail "Slurm jobs of the retried job: '$states'"
+echo "slurm e2e: node failure retried ok (${SECONDS} s)"
 
 # The daemon stops cleanly; then the cluster (trap).
 kill -TERM "$pid"
