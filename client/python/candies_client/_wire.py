@@ -2,9 +2,15 @@
 
 Building a RowBlock from a Python list of floats costs far more than sending
 it; the wire form of the messages used here is simple and fixed by the
-protobuf encoding spec, so the bytes are assembled directly (a memcpy per
-block) and sent through a bytes-passthrough serializer. The header chunk is
-serialised by the generated code.
+protobuf encoding spec (a packed `repeated float` is a length-delimited field
+whose payload is the little-endian float32 bytes), so the bytes are assembled
+directly and sent through a bytes-passthrough serializer. Each chunk is built
+with one copy of its payload: the small field headers are encoded first and
+`bytes.join` copies them and the caller's buffer (a memoryview of the numpy
+array, not a bytes copy of it) into the one message. Each extra copy of a
+fresh 2 MB buffer costs page faults that, on a VM, cost more than the copy
+(docs/SERVICE.md, "Upload throughput"). The header chunk is serialised by the
+generated code.
 """
 import numpy as np
 
@@ -41,9 +47,14 @@ def varints(a: np.ndarray) -> bytes:
     return groups[keep].tobytes()
 
 
-def field(number: int, payload: bytes) -> bytes:
-    """A length-delimited field."""
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
+def tag_len(number: int, length: int) -> bytes:
+    """The key and length of a length-delimited field (its payload follows)."""
+    return varint(number << 3 | 2) + varint(length)
+
+
+def field(number: int, payload) -> bytes:
+    """A length-delimited field; payload is bytes or any byte buffer."""
+    return b"".join((tag_len(number, len(payload)), payload))
 
 
 def fixed32_field(number: int, value: int) -> bytes:
@@ -52,16 +63,27 @@ def fixed32_field(number: int, value: int) -> bytes:
 
 # UploadChunk: header = 1, rows = 2, csr = 4, checksum_crc32 = 5.
 # RowBlock: values = 1. CsrBlock: indptr = 1, indices = 2, values = 3.
-def row_chunk(values_le_f4: bytes, crc32=None) -> bytes:
-    out = field(2, field(1, values_le_f4))
-    if crc32 is not None:
-        out += fixed32_field(5, crc32)
-    return out
+def _nbytes(buf) -> int:
+    return memoryview(buf).nbytes
 
 
-def csr_chunk(indptr, indices, values_le_f4: bytes, crc32=None) -> bytes:
-    block = field(1, varints(indptr)) + field(2, varints(indices)) + field(3, values_le_f4)
-    out = field(4, block)
+def row_chunk(values_le_f4, crc32=None) -> bytes:
+    """values_le_f4: a buffer (bytes, or a memoryview of a C-contiguous <f4
+    array); its bytes are copied once, into the returned message."""
+    n = _nbytes(values_le_f4)
+    inner = tag_len(1, n)
+    parts = [tag_len(2, len(inner) + n), inner, values_le_f4]
     if crc32 is not None:
-        out += fixed32_field(5, crc32)
-    return out
+        parts.append(fixed32_field(5, crc32))
+    return b"".join(parts)
+
+
+def csr_chunk(indptr, indices, values_le_f4, crc32=None) -> bytes:
+    p, ix = varints(indptr), varints(indices)
+    n = _nbytes(values_le_f4)
+    block = [tag_len(1, len(p)), p, tag_len(2, len(ix)), ix, tag_len(3, n)]
+    size = sum(len(b) for b in block) + n
+    parts = [tag_len(4, size)] + block + [values_le_f4]
+    if crc32 is not None:
+        parts.append(fixed32_field(5, crc32))
+    return b"".join(parts)

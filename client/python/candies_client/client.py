@@ -169,9 +169,9 @@ class Client:
         n_obs, n_vars = X.shape
         rows = max(1, BLOCK_BYTES // (4 * max(n_vars, 1)))
         for i in range(0, n_obs, rows):
-            data = memoryview(X[i:i + rows]).cast("B")
-            yield data, lambda crc, last, data=data: _wire.row_chunk(
-                bytes(data), crc if last else None), data.nbytes
+            data = memoryview(X[i:i + rows]).cast("B")  # no copy: X is C-contiguous <f4
+            yield (data,), lambda crc, last, data=data: _wire.row_chunk(
+                data, crc if last else None), data.nbytes
 
     @staticmethod
     def _csr_blocks(X):
@@ -185,9 +185,8 @@ class Client:
             values = np.ascontiguousarray(X.data[lo:hi], dtype="<f4")
             indices = np.ascontiguousarray(X.indices[lo:hi], dtype="<i4")
             indptr = X.indptr[i:end + 1] - lo
-            checked = values.tobytes() + indices.tobytes()
-            yield checked, (lambda crc, last, p=indptr, ix=indices, v=values: _wire.csr_chunk(
-                p, ix, v.tobytes(), crc if last else None)), values.nbytes + indices.nbytes
+            yield (values, indices), (lambda crc, last, p=indptr, ix=indices, v=values: _wire.csr_chunk(
+                p, ix, v, crc if last else None)), values.nbytes + indices.nbytes
             i = end
 
     @_rpc
@@ -204,7 +203,8 @@ class Client:
                     yield pending[0](crc, False)
                     if bar is not None:
                         bar.update(pending[1])
-                crc = zlib.crc32(checked, crc)
+                for buf in checked:  # values, then (CSR) indices: the proto's order
+                    crc = zlib.crc32(buf, crc)
                 pending = (make, nbytes)
             if pending is not None:
                 yield pending[0](crc, True)
