@@ -35,6 +35,7 @@ PACKAGES=(
   # (scikit-learn), and the Python client (grpcio).
   python3 python3-anndata python3-h5py python3-numpy python3-scipy python3-pandas
   python3-sklearn python3-grpcio python3-protobuf
+  python3-pil                           # reads the report's screenshot (tests/report/cli_report_test.sh)
   python3-venv python3-pip python3-setuptools python3-tqdm   # pip install ./client/python in a venv (tests)
   curl
   python3-pip                           # setup.sh --cuda: pip download of the pinned wheels
