@@ -72,6 +72,10 @@ class JobBackend {
   // (in-process backends); a backend that runs jobs elsewhere loads
   // spec.model_dir itself.
   virtual bool uses_resident_models() const { return true; }
+  // Called once when the daemon stops, before the scheduler cancels running
+  // jobs: a backend whose jobs can outlive the daemon (executor = slurm) leaves
+  // them running for the next start to take over instead of cancelling them.
+  virtual void PrepareShutdown() {}
   // Reads a model directory written by a job's save_model_dir.
   virtual absl::StatusOr<std::shared_ptr<const ResidentModel>> LoadModel(const std::string& dir) {
     return absl::UnimplementedError(absl::StrCat("this backend has no trained models (", dir, ")"));

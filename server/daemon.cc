@@ -220,6 +220,7 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
   // Workers first (interrupted jobs stay RUNNING and are requeued on the next
   // start), which also ends open WatchJob streams; then in-flight RPCs.
   http.reset();  // the JSON API reads the service
+  backend->PrepareShutdown();
   service.Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   LogLine("info", "stopped");

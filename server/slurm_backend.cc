@@ -183,18 +183,20 @@ absl::StatusOr<std::string> SlurmBackend::Run(const JobSpec& spec, const Progres
   if (ec) {
     return absl::UnavailableError(absl::StrCat("slurm: cannot create ", job_dir, ": ", ec.message()));
   }
-  // A submission left by a daemon that died: it would write the same result.
-  const std::string stale(absl::StripAsciiWhitespace(ReadSmallFile(job_dir + "/" + kSlurmIdFile)));
-  if (!stale.empty()) {
-    LogLine("warn", "cancelling a Slurm job of an earlier daemon", {{"job", spec.id}, {"slurm_job", stale}});
-    Cancel(stale);
+  // A submission an earlier daemon left running: follow it rather than run the job twice.
+  std::string adopt = Adoptable(job_dir);
+  if (adopt.empty()) {
+    if (absl::Status s = WriteJobFiles(spec, job_dir); !s.ok()) return s;
+  } else {
+    LogLine("info", "following the Slurm job of an earlier daemon", {{"job", spec.id}, {"slurm_job", adopt}});
   }
-  if (absl::Status s = WriteJobFiles(spec, job_dir); !s.ok()) return s;
 
   absl::StatusOr<std::string> result;
+  bool detached = false;
   for (int attempt = 1;; ++attempt) {
     bool retry = false;
-    result = RunOnce(spec, job_dir, attempt, progress, cancel, &retry);
+    result = RunOnce(spec, job_dir, attempt, adopt, progress, cancel, &retry, &detached);
+    adopt.clear();
     if (!retry) break;
     if (attempt >= options_.max_attempts) {
       result = absl::UnavailableError(absl::StrCat(result.status().message(), " (attempt ", attempt,
@@ -204,8 +206,18 @@ absl::StatusOr<std::string> SlurmBackend::Run(const JobSpec& spec, const Progres
     LogLine("warn", "resubmitting a job Slurm could not finish",
             {{"job", spec.id}, {"attempt", absl::StrCat(attempt)}, {"why", std::string(result.status().message())}});
   }
-  fs::remove_all(job_dir, ec);
+  if (!detached) fs::remove_all(job_dir, ec);  // kept for the next daemon otherwise
   return result;
+}
+
+std::string SlurmBackend::Adoptable(const std::string& job_dir) const {
+  const std::string id(absl::StripAsciiWhitespace(ReadSmallFile(job_dir + "/" + kSlurmIdFile)));
+  if (id.empty()) return "";
+  absl::StatusOr<SlurmJob> q = Query(id);
+  if (q.ok() || !absl::IsNotFound(q.status())) return id;  // known, or scontrol not answering yet
+  ReportTail reports(job_dir + "/" + kReportsFile, nullptr);
+  if (reports.Poll().ok() && reports.stream().has_outcome()) return id;
+  return "";  // gone without a result: submit again
 }
 
 absl::StatusOr<std::string> SlurmBackend::Submit(const JobSpec& spec, const std::string& job_dir,
@@ -255,7 +267,8 @@ absl::Status SlurmBackend::Stop(const std::string& slurm_id, bool timed_out) con
 }
 
 absl::StatusOr<SlurmJob> SlurmBackend::Follow(const std::string& slurm_id, ReportTail& reports,
-                                              const CancelToken* cancel, bool* forgotten) const {
+                                              const CancelToken* cancel, bool* forgotten,
+                                              bool* detached) const {
   const auto start = Clock::now();
   auto last_answer = start;
   while (true) {
@@ -266,6 +279,11 @@ absl::StatusOr<SlurmJob> SlurmBackend::Follow(const std::string& slurm_id, Repor
     }
     const bool timed_out = options_.timeout_seconds > 0 &&
                            Clock::now() - start >= std::chrono::seconds(options_.timeout_seconds);
+    if (cancel != nullptr && cancel->cancelled() && detaching_) {
+      *detached = true;  // the daemon stops; the next start follows this job
+      return absl::UnavailableError(
+          absl::StrCat("candiesd stopped; Slurm job ", slurm_id, " left running for the next start"));
+    }
     if ((cancel != nullptr && cancel->cancelled()) || timed_out) return Stop(slurm_id, timed_out);
     absl::StatusOr<SlurmJob> q = Query(slurm_id);
     if (q.ok()) {
@@ -294,13 +312,17 @@ absl::StatusOr<SlurmJob> SlurmBackend::Follow(const std::string& slurm_id, Repor
 }
 
 absl::StatusOr<std::string> SlurmBackend::RunOnce(const JobSpec& spec, const std::string& job_dir,
-                                                  int attempt, const ProgressSink& progress,
-                                                  const CancelToken* cancel, bool* retry) {
-  absl::StatusOr<std::string> slurm_id = Submit(spec, job_dir, attempt, progress);
+                                                  int attempt, const std::string& adopt,
+                                                  const ProgressSink& progress,
+                                                  const CancelToken* cancel, bool* retry,
+                                                  bool* detached) {
+  absl::StatusOr<std::string> slurm_id =
+      adopt.empty() ? Submit(spec, job_dir, attempt, progress) : adopt;
   if (!slurm_id.ok()) return slurm_id.status();
   ReportTail reports(job_dir + "/" + kReportsFile, progress);
   bool forgotten = false;
-  absl::StatusOr<SlurmJob> ended = Follow(*slurm_id, reports, cancel, &forgotten);
+  absl::StatusOr<SlurmJob> ended = Follow(*slurm_id, reports, cancel, &forgotten, detached);
+  if (*detached) return ended.status();
   (void)WriteFile(job_dir + "/" + kSlurmIdFile, "");  // nothing of ours runs in Slurm now
   if (!ended.ok() && !forgotten) return ended.status();
 

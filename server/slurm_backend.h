@@ -7,9 +7,13 @@
 // outcome) and polling `scontrol show job -o ID` for the Slurm state. Cancel,
 // a deadline and worker-timeout-seconds run `scancel`. Slurm states map to
 // job states as server/slurm_state.h says; NODE_FAIL, PREEMPTED and
-// BOOT_FAIL submit the job again, up to max-attempts runs in all.
+// BOOT_FAIL submit the job again, up to max-attempts runs in all. When the
+// daemon stops, its Slurm jobs go on running; the next start (which requeues
+// the job) finds the Slurm job id in the job's folder and follows that job
+// instead of submitting again.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -48,6 +52,7 @@ class SlurmBackend : public JobBackend {
                                   const CancelToken* cancel) override;
   bool uses_resident_models() const override { return false; }
   absl::StatusOr<std::shared_ptr<const ResidentModel>> LoadModel(const std::string& dir) override;
+  void PrepareShutdown() override { detaching_ = true; }
 
   // The sbatch command line for a job whose files are in `job_dir`.
   std::vector<std::string> SbatchArgs(const JobSpec& spec, const std::string& job_dir) const;
@@ -56,17 +61,22 @@ class SlurmBackend : public JobBackend {
   class ReportTail;  // the worker's report file, read as it grows (slurm_backend.cc)
   // The files the node reads: the framed WorkerJob and the batch script.
   absl::Status WriteJobFiles(const JobSpec& spec, const std::string& job_dir) const;
-  // One submission; `*retry` is set when Slurm ended it in a state worth another.
+  // One submission (or, with `adopt`, the Slurm job an earlier daemon
+  // submitted); `*retry` is set when Slurm ended it in a state worth another,
+  // `*detached` when the daemon stopped and left it running.
   absl::StatusOr<std::string> RunOnce(const JobSpec& spec, const std::string& job_dir, int attempt,
-                                      const ProgressSink& progress, const CancelToken* cancel,
-                                      bool* retry);
+                                      const std::string& adopt, const ProgressSink& progress,
+                                      const CancelToken* cancel, bool* retry, bool* detached);
+  // The Slurm job an earlier daemon left for this job, when it is worth
+  // following: Slurm still knows it, or its worker reported an outcome ("": none).
+  std::string Adoptable(const std::string& job_dir) const;
   absl::StatusOr<std::string> Submit(const JobSpec& spec, const std::string& job_dir, int attempt,
                                      const ProgressSink& progress) const;  // the Slurm job id
   // Follows a submitted job until Slurm ends it. An error is the job's own
   // (cancelled, timed out, unreadable answers), except NotFound with
   // `*forgotten` set: Slurm no longer knows the job.
   absl::StatusOr<SlurmJob> Follow(const std::string& slurm_id, ReportTail& reports,
-                                  const CancelToken* cancel, bool* forgotten) const;
+                                  const CancelToken* cancel, bool* forgotten, bool* detached) const;
   // scancel, a bounded wait for the end, and the job's error.
   absl::Status Stop(const std::string& slurm_id, bool timed_out) const;
   absl::StatusOr<SlurmJob> Query(const std::string& slurm_id) const;
@@ -74,6 +84,7 @@ class SlurmBackend : public JobBackend {
 
   const SlurmBackendOptions options_;
   JobBackend* const loader_;
+  std::atomic<bool> detaching_{false};  // PrepareShutdown was called
 };
 
 }  // namespace candies::server

@@ -2,8 +2,8 @@
 // scripts (the real cluster is tests/server/slurm_e2e_test.sh): each
 // scenario scripts the states Slurm reports, and the worker's report file is
 // written as a node would write it. Retries on NODE_FAIL/PREEMPTED up to
-// max-attempts, failed states with their reason, cancel through scancel, and
-// odd scontrol output as a clear error.
+// max-attempts, failed states with their reason, cancel through scancel, odd
+// scontrol output as a clear error, and a Slurm job that outlives the daemon.
 #include "server/slurm_backend.h"
 
 #include <gtest/gtest.h>
@@ -283,14 +283,57 @@ TEST_F(SlurmBackendTest, JobForgottenBySlurmUsesTheReportFile) {
   ASSERT_TRUE(r.ok()) << r.status();
 }
 
-TEST_F(SlurmBackendTest, StaleSubmissionOfAnEarlierDaemonIsCancelled) {
-  std::filesystem::create_directories(options_.work_dir + "/job-1");
-  Write(options_.work_dir + "/job-1/slurm-job-id", "77\n");
+TEST_F(SlurmBackendTest, SubmissionOfAnEarlierDaemonIsFollowedNotRepeated) {
+  // The daemon stopped while Slurm job 77 ran; the job was requeued.
+  const std::string job_dir = options_.work_dir + "/job-1";
+  std::filesystem::create_directories(job_dir);
+  Write(job_dir + "/slurm-job-id", "77\n");
+  State("77", "COMPLETED");
+  Reports("77", Success());
+  std::filesystem::copy_file(dir_ + "/reports.77", job_dir + "/reports");
+  absl::StatusOr<std::string> r = Run();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Submissions(), 0);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/scancelled"));
+  EXPECT_FALSE(std::filesystem::exists(job_dir));
+}
+
+TEST_F(SlurmBackendTest, SubmissionGoneWithoutResultIsSubmittedAgain) {
+  const std::string job_dir = options_.work_dir + "/job-1";
+  std::filesystem::create_directories(job_dir);
+  Write(job_dir + "/slurm-job-id", "77\n");  // Slurm no longer knows 77; no report
   Ids("101\n");
   State("101", "COMPLETED");
   Reports("101", Success());
   ASSERT_TRUE(Run().ok());
-  EXPECT_EQ(Read(dir_ + "/scancelled"), "77\n");
+  EXPECT_EQ(Submissions(), 1);
+}
+
+TEST_F(SlurmBackendTest, DaemonStopLeavesTheSlurmJobRunning) {
+  Ids("101\n");
+  State("101", "RUNNING");
+  SlurmBackend backend(options_, nullptr);
+  CancelToken cancel;
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    backend.PrepareShutdown();  // as RunDaemon does before the scheduler's Shutdown
+    cancel.Cancel();
+  });
+  absl::StatusOr<std::string> r = backend.Run(Spec(), nullptr, &cancel);
+  stopper.join();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("left running"), std::string::npos) << r.status();
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/scancelled"));
+  // What the next start needs to follow it.
+  EXPECT_EQ(Read(options_.work_dir + "/job-1/slurm-job-id"), "101\n");
+  EXPECT_TRUE(std::filesystem::exists(options_.work_dir + "/job-1/job.pb"));
+
+  // The next daemon follows job 101 to its end instead of submitting again.
+  State("101", "COMPLETED");
+  Reports("101", Success());
+  std::filesystem::copy_file(dir_ + "/reports.101", options_.work_dir + "/job-1/reports");
+  ASSERT_TRUE(Run().ok());
+  EXPECT_EQ(Submissions(), 1);
 }
 
 TEST_F(SlurmBackendTest, SbatchRequestsFromTheOptions) {

@@ -73,10 +73,14 @@ start() {
 
   local host cpus mem
   host=$(hostname -s)
-  # The node as slurmd sees it (a node configured larger than it is goes INVAL).
+  # The node as slurmd sees it (a node configured larger than it is goes INVAL
+  # unless config_overrides, used for the CPUs only).
   cpus=$(slurmd -C | sed -n 's/.*CPUs=\([0-9]*\).*/\1/p' | head -n 1)
   mem=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' | head -n 1)
   [ -n "$cpus" ] && [ -n "$mem" ] || die "cannot read the node's CPUs/RealMemory from slurmd -C"
+  # At least 4 CPUs to schedule on, whatever the machine has (config_overrides
+  # below): tests run a few one-CPU jobs at once.
+  ((cpus >= 4)) || cpus=4
   ln -sf /dev/null "$dir/fake-gpu0"
   ln -sf /dev/null "$dir/fake-gpu1"
   cat >"$dir/slurm.conf" <<EOF
@@ -111,6 +115,7 @@ MpiDefault=none
 GresTypes=gpu
 KillWait=2
 SlurmdTimeout=30
+SlurmdParameters=config_overrides
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem Gres=gpu:2 State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF

@@ -6,7 +6,8 @@
 #     whose Slurm job asked for the configured GPU gres;
 #   - a job cancelled while Slurm runs it: CANCELLED, and scancel'd in Slurm;
 #   - a job whose worker is killed with SIGKILL on the node: FAILED, with the reason;
-#   - a job whose node goes DOWN under it (NODE_FAIL): submitted again, SUCCEEDED.
+#   - a job whose node goes DOWN under it (NODE_FAIL): submitted again, SUCCEEDED;
+#   - a job running in Slurm across a daemon restart: followed, not resubmitted.
 # Then stops the cluster. Needs root and Debian's slurm-wlm and munge
 # (scripts/setup.sh): without them this test FAILS, it is never skipped.
 set -euo pipefail
@@ -37,18 +38,27 @@ fi
 eval "$env"  # SLURM_CONF: candiesd's sbatch/scontrol/scancel and the checks below
 echo "slurm e2e: cluster up in ${SECONDS} s"
 
-# Workers 3: three jobs in Slurm at once (the node has 2 CPUs: one may pend).
-"$candiesd" --insecure-dev-mode --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
-  --data-dir "$dir/data" --workers 3 --executor slurm --slurm-poll-milliseconds 200 \
-  --slurm-cpus-per-task 1 --slurm-memory 2G --slurm-gres gpu:1 --slurm-time-limit 10 \
-  >"$dir/out.log" 2>"$dir/err.log" &
-pid=$!
-for _ in $(seq 1 200); do
-  [ -s "$dir/data/candiesd.port" ] && break
-  sleep 0.05
-done
-addr=$(cat "$dir/data/candiesd.port" 2>/dev/null || true)
-case "$addr" in 127.0.0.1:[1-9]*) ;; *) fail "candiesd did not start" ;; esac
+# Workers 3: three jobs in Slurm at once.
+start_daemon() {
+  rm -f "$dir/data/candiesd.port"
+  "$candiesd" --insecure-dev-mode --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
+    --data-dir "$dir/data" --workers 3 --executor slurm --slurm-poll-milliseconds 200 \
+    --slurm-cpus-per-task 1 --slurm-memory 2G --slurm-gres gpu:1 --slurm-time-limit 10 \
+    >"$dir/out.log" 2>>"$dir/err.log" &
+  pid=$!
+  for _ in $(seq 1 400); do
+    [ -s "$dir/data/candiesd.port" ] && break
+    sleep 0.05
+  done
+  addr=$(cat "$dir/data/candiesd.port" 2>/dev/null || true)
+  case "$addr" in 127.0.0.1:[1-9]*) ;; *) fail "candiesd did not start" ;; esac
+}
+stop_daemon() {
+  kill -TERM "$pid"
+  wait "$pid" || fail "candiesd exited non-zero on SIGTERM"
+  pid=
+}
+start_daemon
 
 "$cli" simulate --out "$dir/sim" --grid 10 --n-genes 100 --rna-markers 10 --n-proteins 20 \
   --protein-markers 4 --seed 2 >/dev/null
@@ -151,8 +161,25 @@ states=$(squeue -h -t all -n "candies-$retried" -o '%i %T' | sort -n | awk '{pri
 [ "$states" = "NODE_FAIL COMPLETED " ] || fail "Slurm jobs of the retried job: '$states'"
 echo "slurm e2e: node failure retried ok (${SECONDS} s)"
 
+# 5. Daemon restart: a job that Slurm runs when candiesd stops goes on running;
+# the next start (which requeues the job) follows it instead of submitting again.
+survivor=$(timeout 60 "$cli" submit --mod1 "$rna" --mod2 "$prot" --kind integrate --n-clusters 4 \
+  --seed 24 --server "$addr" 2>/dev/null)
+sid_survivor=$(running_slurm_job "$survivor") || fail "restart: job not running"
+stop_daemon
+case "$(squeue -h -t all -j "$sid_survivor" -o %T)" in
+  RUNNING | COMPLETING | COMPLETED) ;;
+  *) fail "Slurm job $sid_survivor is '$(squeue -h -t all -j "$sid_survivor" -o %T)' after candiesd stopped" ;;
+esac
+start_daemon
+state=$(timeout 120 "$cli" watch "$survivor" --server "$addr" --timeout 110 2>/dev/null || true)
+[ "$state" = SUCCEEDED ] || fail "job across a daemon restart ended '$state'"
+n=$(squeue -h -t all -n "candies-$survivor" -o %i | wc -l)
+[ "$n" -eq 1 ] || fail "job across a daemon restart was submitted $n times"
+grep -q "following the Slurm job of an earlier daemon.*slurm_job=$sid_survivor" "$dir/err.log" ||
+  fail "the restarted daemon did not say it follows Slurm job $sid_survivor"
+echo "slurm e2e: restart followed ok (${SECONDS} s)"
+
 # The daemon stops cleanly; then the cluster (trap).
-kill -TERM "$pid"
-wait "$pid" || fail "candiesd exited non-zero on SIGTERM"
-pid=
+stop_daemon
 echo "slurm e2e ok in ${SECONDS} s"
