@@ -13,14 +13,9 @@ cli=$(realpath "$2")
 py=$3
 stubs=${4:-}   # optional: generated Python stubs and client/python, for the Python client check
 pyclient=${5:-}
-dir=$(mktemp -d)
-pid=
-cleanup() {
-  if [ -n "$pid" ]; then kill -9 "$pid" 2>/dev/null || true; fi
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; cat "$dir/err.log" 2>/dev/null | tail -20; exit 1; }
+# shellcheck source-path=SCRIPTDIR source=lib/daemon.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/daemon.sh"
+make_test_dir
 
 # --- certificates: a CA, the server (127.0.0.1), carol's client certificate,
 # and a client certificate from a CA the daemon does not trust.
@@ -38,37 +33,16 @@ ossl x509 -req -in mallory.csr -CA rogue-ca.crt -CAkey rogue-ca.key -CAcreateser
 test -s server.crt && test -s carol.crt && test -s mallory.crt || fail "openssl did not make the certificates"
 
 # --- tokens (only salted hashes are stored; the file is 0600)
-alice=$("$cli" token add alice --role user --file "$dir/tokens" 2>/dev/null)
-bob=$("$cli" token add bob --role user --file "$dir/tokens" 2>/dev/null)
-root=$("$cli" token add root --role admin --file "$dir/tokens" 2>/dev/null)
+make_tokens
 test "$(stat -c %a "$dir/tokens")" = 600 || fail "token file is not 0600"
 if grep -q "${alice#cnd_}" "$dir/tokens"; then fail "a token is stored in clear"; fi
 "$cli" token list --file "$dir/tokens" >"$dir/token-list"
 grep -q "^alice user " "$dir/token-list" && grep -q "^root admin " "$dir/token-list" || fail "token list"
 
-mkdir -p "$dir/inputs"
-"$py" - "$dir/inputs" <<'PY'
-import sys, numpy as np, anndata
-rng = np.random.default_rng(0)
-for name, n_vars in (("rna", 7), ("prot", 3)):
-    x = rng.poisson(3.0, size=(30, n_vars)).astype(np.float32)
-    a = anndata.AnnData(X=x)
-    a.obs_names = [f"spot{i}" for i in range(30)]
-    a.var_names = [f"{name}{j}" for j in range(n_vars)]
-    a.obsm["spatial"] = rng.uniform(0, 10, size=(30, 2))
-    a.write_h5ad(f"{sys.argv[1]}/{name}.h5ad")
-PY
+write_inputs 30 0
 
-"$daemon" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --data-dir "$dir/data" \
-  --token-file "$dir/tokens" --tls-cert server.crt --tls-key server.key --tls-client-ca ca.crt \
-  --admin-identity ops >"$dir/out.log" 2>"$dir/err.log" &
-pid=$!
-for _ in $(seq 1 200); do
-  [ -s "$dir/data/candiesd.port" ] && break
-  sleep 0.05
-done
-addr=$(cat "$dir/data/candiesd.port")
-case "$addr" in 127.0.0.1:[1-9]*) ;; *) fail "bad address '$addr'";; esac
+start_daemon --metrics-listen 127.0.0.1:0 --token-file "$dir/tokens" \
+  --tls-cert server.crt --tls-key server.key --tls-client-ca ca.crt --admin-identity ops
 tls=(--server "$addr" --tls-ca ca.crt)
 as() { local t=$1; shift; CANDIES_TOKEN=$t timeout 30 "$cli" "$@" "${tls[@]}"; }
 refused() {  # refused CODE CMD...: the command fails with gRPC code CODE
@@ -154,22 +128,21 @@ except grpc.RpcError as e:
     assert e.code() == grpc.StatusCode.UNAUTHENTICATED, e
 PY
 fi
-metrics=$(cat "$dir/data/candiesd.metrics")
-curl -sf --cacert ca.crt "https://$metrics/metrics" >"$dir/metrics.txt" || fail "/metrics over HTTPS"
+curl -sf --cacert ca.crt "https://$metrics_addr/metrics" >"$dir/metrics.txt" || fail "/metrics over HTTPS"
 grep -q 'candies_rpc_duration_seconds_count{method="SubmitJob"}' "$dir/metrics.txt" || fail "/metrics content"
 # The JSON API on the same HTTPS server (tests/server/http_api_test.sh has the
 # rest): a token, carol's certificate as her identity, a foreign CA's refused.
-curl -sf --cacert ca.crt -H "Authorization: Bearer $alice" "https://$metrics/v1/jobs" >"$dir/api.json" ||
+curl -sf --cacert ca.crt -H "Authorization: Bearer $alice" "https://$metrics_addr/v1/jobs" >"$dir/api.json" ||
   fail "JSON API over HTTPS"
 grep -q "\"$a_job\"" "$dir/api.json" && ! grep -q "$b_job" "$dir/api.json" || fail "alice's JSON job list"
 c_job=$(env -u CANDIES_TOKEN timeout 30 "$cli" submit --mod1 "$c_rna" --mod2 "$c_rna" --n-clusters 2 "${tls[@]}" "${carol[@]}")
-curl -sf --cacert ca.crt --cert carol.crt --key carol.key "https://$metrics/v1/jobs" >"$dir/api.json" ||
+curl -sf --cacert ca.crt --cert carol.crt --key carol.key "https://$metrics_addr/v1/jobs" >"$dir/api.json" ||
   fail "JSON API with carol's certificate"
 grep -q "\"id\":\"$c_job\",.*\"owner\":\"carol\"" "$dir/api.json" && ! grep -q "$a_job" "$dir/api.json" ||
   fail "carol's JSON job list: $(cat "$dir/api.json")"
-test "$(curl -s -o /dev/null -w '%{http_code}' --cacert ca.crt "https://$metrics/v1/jobs")" = 401 ||
+test "$(curl -s -o /dev/null -w '%{http_code}' --cacert ca.crt "https://$metrics_addr/v1/jobs")" = 401 ||
   fail "JSON API without a credential"
-if curl -s --cacert ca.crt --cert mallory.crt --key mallory.key "https://$metrics/v1/jobs" >/dev/null; then
+if curl -s --cacert ca.crt --cert mallory.crt --key mallory.key "https://$metrics_addr/v1/jobs" >/dev/null; then
   fail "a certificate from a foreign CA was accepted by the HTTP server"
 fi
 
@@ -180,7 +153,5 @@ grep -q "msg=\"audit\" rpc=CancelJob identity=bob role=user .* object=$a_job cod
   fail "no audit line for bob's refused CancelJob"
 test "$(stat -c %a "$dir/data")" = 700 && test "$(stat -c %a "$dir/data/candies.db")" = 600 || fail "modes"
 
-kill -TERM "$pid"
-wait "$pid" || fail "daemon exited non-zero on SIGTERM"
-pid=
+stop_daemon
 echo "auth e2e ok"

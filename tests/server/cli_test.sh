@@ -8,39 +8,11 @@ set -euo pipefail
 daemon=$1
 cli=$2
 py=$3
-dir=$(mktemp -d)
-pid=
-cleanup() {
-  if [ -n "$pid" ]; then kill -9 "$pid" 2>/dev/null || true; fi
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-start() {
-  rm -f "$dir/data/candiesd.port"
-  "$daemon" --insecure-dev-mode --listen 127.0.0.1:0 --metrics-listen "" --data-dir "$dir/data" \
-    --allowed-dir "$dir/inputs" >"$dir/out.log" 2>"$dir/err.log" &
-  pid=$!
-  for _ in $(seq 1 200); do
-    [ -s "$dir/data/candiesd.port" ] && break
-    sleep 0.05
-  done
-  addr=$(cat "$dir/data/candiesd.port")
-  case "$addr" in 127.0.0.1:[1-9]*) ;; *) echo "bad address '$addr'"; cat "$dir/err.log"; exit 1;; esac
-}
-
-mkdir -p "$dir/inputs"
-"$py" - "$dir/inputs" <<'PY'
-import sys, numpy as np, anndata
-rng = np.random.default_rng(0)
-for name, n_vars in (("rna", 7), ("prot", 3)):
-    x = rng.poisson(3.0, size=(50, n_vars)).astype(np.float32)
-    a = anndata.AnnData(X=x)
-    a.obs_names = [f"spot{i}" for i in range(50)]
-    a.var_names = [f"{name}{j}" for j in range(n_vars)]
-    a.obsm["spatial"] = rng.uniform(0, 10, size=(50, 2))
-    a.write_h5ad(f"{sys.argv[1]}/{name}.h5ad")
-PY
+# shellcheck source-path=SCRIPTDIR source=lib/daemon.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/daemon.sh"
+make_test_dir
+start() { start_daemon --insecure-dev-mode --metrics-listen "" --allowed-dir "$dir/inputs"; }
+write_inputs 50 0
 start
 grep -q "candiesd listening on $addr" "$dir/out.log"
 grep -q 'msg="started"' "$dir/err.log"
@@ -95,8 +67,7 @@ for i in $(seq 1 8); do
 done
 
 # kill -9 with one job running and two queued: after the restart all three run.
-kill -9 "$pid"
-wait "$pid" 2>/dev/null || true
+kill_daemon
 # 50 rows at 400 ms: 20 s per job, so slow1 is still running when slow3 is
 # queued even when each CLI start-up takes seconds on a loaded machine; the
 # daemon is killed right after, so the delay costs no test time.
@@ -110,8 +81,7 @@ timeout 30 "$cli" status "$slow1" --server "$addr" | grep -q "^state: RUNNING$"
 slow2=$(timeout 30 "$cli" submit --mod1 "$rna" --mod2 "$prot" --n-clusters 2 --server "$addr")
 slow3=$(timeout 30 "$cli" submit --mod1 "$rna" --mod2 "$prot" --n-clusters 2 --server "$addr")
 timeout 30 "$cli" status "$slow3" --server "$addr" | grep -q "^queue_position: 1$"
-kill -9 "$pid"
-wait "$pid" 2>/dev/null || true
+kill_daemon
 start
 for j in "$slow1" "$slow2" "$slow3"; do
   test "$(timeout 60 "$cli" watch "$j" --server "$addr" --timeout 50)" = SUCCEEDED
@@ -120,9 +90,7 @@ timeout 30 "$cli" status "$slow1" --server "$addr" | grep -q "^attempt: 2$"
 timeout 30 "$cli" status "$slow3" --server "$addr" | grep -q "^attempt: 1$"
 
 # kill -9 and restart: the job and the datasets are still there.
-kill -9 "$pid"
-wait "$pid" 2>/dev/null || true
-pid=
+kill_daemon
 start
 timeout 30 "$cli" list --server "$addr" >"$dir/jobs"
 grep -q "^$job SUCCEEDED full alice " "$dir/jobs"
@@ -131,9 +99,5 @@ grep -q "^$rna rna.h5ad 50x7 alice " "$dir/datasets"
 grep -q "^$prot " "$dir/datasets"
 timeout 30 "$cli" fetch "$job" --out "$dir/again.h5ad" --server "$addr"
 cmp "$dir/result.h5ad" "$dir/again.h5ad"
-kill -TERM "$pid"
-for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-if kill -0 "$pid" 2>/dev/null; then echo "daemon ignored SIGTERM"; exit 1; fi
-wait "$pid" || { echo "daemon exited non-zero on SIGTERM"; exit 1; }
-pid=
+stop_daemon
 echo "service cli ok"

@@ -5,33 +5,18 @@
 # answers; upload/submit/watch/fetch; then kill -9, restart, and check the
 # finished jobs, the datasets and the pinned model are back. Every wait is bounded.
 set -euo pipefail
-candiesd=$1
+daemon=$1
 cli=$2
 py=$3
-dir=$(mktemp -d)
-pid=
-cleanup() {
-  if [ -n "$pid" ]; then kill -9 "$pid" 2>/dev/null || true; fi
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+# shellcheck source-path=SCRIPTDIR source=lib/daemon.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/daemon.sh"
+make_test_dir
 
 # One admin token for every call (pinning models is for admins).
 CANDIES_TOKEN=$("$cli" token add e2e --role admin --file "$dir/tokens")
 export CANDIES_TOKEN
 
-start() {
-  rm -f "$dir/data/candiesd.port"
-  "$candiesd" --token-file "$dir/tokens" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --data-dir "$dir/data" \
-    >"$dir/out.log" 2>"$dir/err.log" &
-  pid=$!
-  for _ in $(seq 1 200); do
-    [ -s "$dir/data/candiesd.port" ] && break
-    sleep 0.05
-  done
-  addr=$(cat "$dir/data/candiesd.port")
-  case "$addr" in 127.0.0.1:[1-9]*) ;; *) echo "bad address '$addr'"; cat "$dir/err.log"; exit 1;; esac
-}
+start() { start_daemon --token-file "$dir/tokens" --metrics-listen 127.0.0.1:0; }
 
 start
 grep -q "candiesd listening on $addr" "$dir/out.log"
@@ -83,8 +68,7 @@ assert 0.0 <= float(a.uns["candies"]["metrics"]["ARI"]) <= 1.0
 PY
 
 # Metrics: jobs, stage histograms and the resident model are exported.
-metrics=$(cat "$dir/data/candiesd.metrics")
-curl -sf "http://$metrics/metrics" >"$dir/metrics.txt"
+curl -sf "http://$metrics_addr/metrics" >"$dir/metrics.txt"
 grep -q 'candies_jobs_total{kind="full",state="SUCCEEDED"} 2' "$dir/metrics.txt"
 grep -q 'candies_stage_duration_seconds_count{stage=' "$dir/metrics.txt"
 grep -q 'candies_rpc_duration_seconds_count{method="SubmitJob"}' "$dir/metrics.txt"
@@ -115,9 +99,7 @@ test "$rc" -eq 1
 grep -q n_clusters "$dir/bad"
 
 # Crash and restart: nothing committed is lost.
-kill -9 "$pid"
-wait "$pid" 2>/dev/null || true
-pid=
+kill_daemon
 start
 timeout 30 "$cli" list --server "$addr" >"$dir/jobs"
 grep -q "^$job SUCCEEDED full " "$dir/jobs"
@@ -129,9 +111,5 @@ grep -q "^$rna " "$dir/datasets"
 grep -q "^$prot " "$dir/datasets"
 timeout 60 "$cli" fetch "$job" --out "$dir/again.h5ad" --server "$addr"
 cmp "$dir/result.h5ad" "$dir/again.h5ad"
-kill -TERM "$pid"
-for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-if kill -0 "$pid" 2>/dev/null; then echo "candiesd ignored SIGTERM"; exit 1; fi
-wait "$pid" || { echo "candiesd exited non-zero on SIGTERM"; exit 1; }
-pid=
+stop_daemon
 echo "service e2e ok"

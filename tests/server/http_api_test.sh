@@ -12,51 +12,18 @@ set -euo pipefail
 daemon=$(realpath "$1")
 cli=$(realpath "$2")
 py=$3
-dir=$(mktemp -d)
-pid=
-cleanup() {
-  if [ -n "$pid" ]; then kill -9 "$pid" 2>/dev/null || true; fi
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; tail -20 "$dir/err.log" 2>/dev/null; exit 1; }
-
-alice=$("$cli" token add alice --role user --file "$dir/tokens" 2>/dev/null)
-bob=$("$cli" token add bob --role user --file "$dir/tokens" 2>/dev/null)
-root=$("$cli" token add root --role admin --file "$dir/tokens" 2>/dev/null)
-
-mkdir -p "$dir/inputs"
-# Values known here, so the job's metric can be checked: mean_x = mean of X.
-"$py" - "$dir/inputs" <<'PY'
-import sys, numpy as np, anndata
-rng = np.random.default_rng(1)
-for name, n_vars in (("rna", 5), ("prot", 3)):
-    x = rng.poisson(3.0, size=(20, n_vars)).astype(np.float32)
-    a = anndata.AnnData(X=x)
-    a.obs_names = [f"spot{i}" for i in range(20)]
-    a.var_names = [f"{name}{j}" for j in range(n_vars)]
-    a.obsm["spatial"] = rng.uniform(0, 10, size=(20, 2))
-    a.write_h5ad(f"{sys.argv[1]}/{name}.h5ad")
-    open(f"{sys.argv[1]}/{name}.mean", "w").write(repr(float(x.astype(np.float64).mean())))
-PY
+# shellcheck source-path=SCRIPTDIR source=lib/daemon.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/daemon.sh"
+make_test_dir
+make_tokens
+# Values known here, so the job's metric can be checked: mean_x = mean of X
+# (inputs/rna.mean).
+write_inputs 20 1 5
 
 start() {  # start EXTRA_FLAGS...: a fresh daemon on free ports; sets pid, addr, http
-  rm -f "$dir/data/candiesd.port" "$dir/data/candiesd.metrics"
-  "$daemon" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --data-dir "$dir/data" \
-    --token-file "$dir/tokens" "$@" >"$dir/out.log" 2>"$dir/err.log" &
-  pid=$!
-  for _ in $(seq 1 200); do
-    [ -s "$dir/data/candiesd.port" ] && break
-    sleep 0.05
-  done
-  addr=$(cat "$dir/data/candiesd.port")
-  http=http://$(cat "$dir/data/candiesd.metrics")
-  case "$addr" in 127.0.0.1:[1-9]*) ;; *) fail "bad address '$addr'";; esac
-}
-stop() {
-  kill -TERM "$pid"
-  wait "$pid" || fail "daemon exited non-zero on SIGTERM"
-  pid=
+  start_daemon --metrics-listen 127.0.0.1:0 --token-file "$dir/tokens" "$@"
+  [ -n "$metrics_addr" ] || fail "no candiesd.metrics"
+  http=http://$metrics_addr
 }
 as() { local t=$1; shift; CANDIES_TOKEN=$t timeout 30 "$cli" "$@" --server "$addr"; }
 # get TOKEN PATH: the body into $dir/body, the status code printed ("" = no token).
@@ -178,7 +145,7 @@ while read -r template path; do
 done <"$dir/paths"
 grep -q "msg=\"audit\" rpc=\"GET /v1/jobs\" identity=- .* code=UNAUTHENTICATED" "$dir/err.log" ||
   fail "no audit line for a refused HTTP request"
-stop
+stop_daemon
 
 # --- /metrics behind a token, JSON API off
 start --metrics-require-token true --http-api false
@@ -187,5 +154,5 @@ expect 200 "$bob" /metrics
 grep -q '^candies_queue_depth' "$dir/body" || fail "/metrics with a token"
 expect 404 "$alice" /v1/jobs
 expect 404 "" /healthz
-stop
+stop_daemon
 echo "http api ok"

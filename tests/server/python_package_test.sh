@@ -10,13 +10,9 @@ daemon=$1
 py=$2
 cli=$3
 root=$4
-dir=$(mktemp -d)
-pid=
-cleanup() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+# shellcheck source-path=SCRIPTDIR source=lib/daemon.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/daemon.sh"
+make_test_dir
 "$py" -m venv --system-site-packages "$dir/venv"
 # Offline: the build backend (setuptools) and the dependencies come from the
 # system packages (--no-deps: Debian's h5py ships no metadata pip recognises).
@@ -24,13 +20,7 @@ trap cleanup EXIT
 cd "$dir"  # import the installed package, not the source folder
 "$dir/venv/bin/python" -c "import candies_client, sys; assert 'site-packages' in candies_client.__file__, candies_client.__file__"
 "$cli" simulate --out "$dir/sim" --grid 12 --seed 1 >/dev/null
-"$daemon" --insecure-dev-mode --listen 127.0.0.1:0 --metrics-listen "" --data-dir "$dir/data" 2>"$dir/err.log" >/dev/null &
-pid=$!
-for _ in $(seq 1 200); do
-  [ -s "$dir/data/candiesd.port" ] && break
-  sleep 0.05
-done
-addr=$(cat "$dir/data/candiesd.port")
+start_daemon --insecure-dev-mode --metrics-listen ""
 timeout 120 "$dir/venv/bin/python" "$root/client/python/examples/run_demo.py" "$dir/sim" "$addr" \
   --n-clusters 3 >"$dir/demo.out" 2>"$dir/demo.err" || { cat "$dir/demo.out" "$dir/demo.err" "$dir/err.log"; exit 1; }
 grep -q "^job .* -> [0-9]* spots" "$dir/demo.out" || { cat "$dir/demo.out"; exit 1; }
