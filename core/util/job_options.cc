@@ -1,114 +1,142 @@
 #include "core/util/job_options.h"
 
+#include <string>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "core/util/status_macros.h"
 
 namespace candies {
 namespace {
 
-absl::Status Refuse(absl::string_view field, absl::string_view text, absl::string_view choices) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(field, ": '", text, "' is not one of ", choices, " (any case)"));
+// How a word of an enum's table is used. Every word parses (any case); the
+// refusal lists the names, each followed by its listed aliases in parentheses.
+enum class WordRole {
+  kName,           // the value's name: what its Name function returns
+  kAlias,          // accepted too, listed after the name: "mclust (gmm)"
+  kUnlistedAlias,  // accepted too, not listed
+};
+
+// One word of an enum's vocabulary. A table holds every word of one enum,
+// the value's name first, so parsing, naming and the refusal's list of
+// choices all read the same words.
+template <typename E>
+struct Word {
+  const char* text;  // lower case
+  E value;
+  WordRole role = WordRole::kName;
+};
+
+template <typename E, size_t N>
+std::string Choices(const Word<E> (&words)[N]) {
+  std::string out;
+  for (const Word<E>& name : words) {
+    if (name.role != WordRole::kName) continue;
+    absl::StrAppend(&out, out.empty() ? "" : ", ", name.text);
+    std::string aliases;
+    for (const Word<E>& alias : words) {
+      if (alias.role == WordRole::kAlias && alias.value == name.value) {
+        absl::StrAppend(&aliases, aliases.empty() ? "" : ", ", alias.text);
+      }
+    }
+    if (!aliases.empty()) absl::StrAppend(&out, " (", aliases, ")");
+  }
+  return out;
 }
+
+// The value whose word is `text` in any case, or INVALID_ARGUMENT naming the
+// field, the text and the choices.
+template <typename E, size_t N>
+absl::StatusOr<E> Parse(const Word<E> (&words)[N], absl::string_view field,
+                        absl::string_view text) {
+  const std::string lower = absl::AsciiStrToLower(text);
+  for (const Word<E>& w : words) {
+    if (lower == w.text) return w.value;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": '", text, "' is not one of ", Choices(words), " (any case)"));
+}
+
+template <typename E, size_t N>
+const char* Name(const Word<E> (&words)[N], E value) {
+  for (const Word<E>& w : words) {
+    if (w.role == WordRole::kName && w.value == value) return w.text;
+  }
+  return "unknown";  // not reached: every value has a name (tests/util/job_options_test.cc)
+}
+
+// Parses `text` into *out; empty text leaves *out (the default) as it is.
+template <typename E, typename Out>
+absl::Status ParseUnlessEmpty(const std::string& text,
+                              absl::StatusOr<E> (*parse)(absl::string_view), Out* out) {
+  if (text.empty()) return absl::OkStatus();
+  absl::StatusOr<E> v = parse(text);
+  if (!v.ok()) return v.status();
+  *out = *v;
+  return absl::OkStatus();
+}
+
+constexpr Word<Preset> kPresets[] = {{"fast", Preset::kFast}, {"paper", Preset::kPaper}};
+
+constexpr Word<JobKind> kJobKinds[] = {{"full", JobKind::kFull},
+                                       {"integrate", JobKind::kIntegrate},
+                                       {"denoise", JobKind::kDenoise},
+                                       {"cluster", JobKind::kCluster}};
+
+constexpr Word<LowQuality> kLowQualities[] = {
+    {"auto", LowQuality::kAuto}, {"mod1", LowQuality::kMod1}, {"mod2", LowQuality::kMod2}};
+
+constexpr Word<ClusterMethod> kClusterMethods[] = {
+    {"mclust", ClusterMethod::kMclust},
+    {"gmm", ClusterMethod::kMclust, WordRole::kAlias},
+    {"leiden", ClusterMethod::kLeiden},
+    {"kmeans", ClusterMethod::kKmeans},
+    {"k-means", ClusterMethod::kKmeans, WordRole::kAlias}};
+
+constexpr Word<ModalityKind> kModalityKinds[] = {
+    {"rna", ModalityKind::kRna},
+    {"gex", ModalityKind::kRna, WordRole::kUnlistedAlias},
+    {"gene expression", ModalityKind::kRna, WordRole::kUnlistedAlias},
+    {"protein", ModalityKind::kProtein},
+    {"prot", ModalityKind::kProtein, WordRole::kUnlistedAlias},
+    {"adt", ModalityKind::kProtein, WordRole::kUnlistedAlias},
+    {"atac", ModalityKind::kAtac},
+    {"peaks", ModalityKind::kAtac, WordRole::kUnlistedAlias}};
 
 }  // namespace
 
 absl::StatusOr<Preset> ParsePreset(absl::string_view text) {
-  const std::string t = absl::AsciiStrToLower(text);
-  if (t == "fast") return Preset::kFast;
-  if (t == "paper") return Preset::kPaper;
-  return Refuse("preset", text, "fast, paper");
+  return Parse(kPresets, "preset", text);
 }
-const char* PresetName(Preset preset) { return preset == Preset::kFast ? "fast" : "paper"; }
+const char* PresetName(Preset preset) { return Name(kPresets, preset); }
 
 absl::StatusOr<JobKind> ParseJobKind(absl::string_view text) {
-  const std::string t = absl::AsciiStrToLower(text);
-  if (t == "full") return JobKind::kFull;
-  if (t == "integrate") return JobKind::kIntegrate;
-  if (t == "denoise") return JobKind::kDenoise;
-  if (t == "cluster") return JobKind::kCluster;
-  return Refuse("kind", text, "full, integrate, denoise, cluster");
+  return Parse(kJobKinds, "kind", text);
 }
-const char* JobKindName(JobKind kind) {
-  switch (kind) {
-    case JobKind::kFull: return "full";
-    case JobKind::kIntegrate: return "integrate";
-    case JobKind::kDenoise: return "denoise";
-    case JobKind::kCluster: return "cluster";
-  }
-  return "full";
-}
+const char* JobKindName(JobKind kind) { return Name(kJobKinds, kind); }
 
 absl::StatusOr<LowQuality> ParseLowQuality(absl::string_view text) {
-  const std::string t = absl::AsciiStrToLower(text);
-  if (t == "auto") return LowQuality::kAuto;
-  if (t == "mod1") return LowQuality::kMod1;
-  if (t == "mod2") return LowQuality::kMod2;
-  return Refuse("low_quality", text, "auto, mod1, mod2");
+  return Parse(kLowQualities, "low_quality", text);
 }
-const char* LowQualityName(LowQuality low_quality) {
-  switch (low_quality) {
-    case LowQuality::kAuto: return "auto";
-    case LowQuality::kMod1: return "mod1";
-    case LowQuality::kMod2: return "mod2";
-  }
-  return "auto";
-}
+const char* LowQualityName(LowQuality low_quality) { return Name(kLowQualities, low_quality); }
 
 absl::StatusOr<ClusterMethod> ParseClusterMethod(absl::string_view text) {
-  const std::string t = absl::AsciiStrToLower(text);
-  if (t == "mclust" || t == "gmm") return ClusterMethod::kMclust;
-  if (t == "leiden") return ClusterMethod::kLeiden;
-  if (t == "kmeans" || t == "k-means") return ClusterMethod::kKmeans;
-  return Refuse("cluster_method", text, "mclust (gmm), leiden, kmeans (k-means)");
+  return Parse(kClusterMethods, "cluster_method", text);
 }
-const char* ClusterMethodName(ClusterMethod method) {
-  switch (method) {
-    case ClusterMethod::kMclust: return "mclust";
-    case ClusterMethod::kLeiden: return "leiden";
-    case ClusterMethod::kKmeans: return "kmeans";
-  }
-  return "unknown";
-}
+const char* ClusterMethodName(ClusterMethod method) { return Name(kClusterMethods, method); }
 
 absl::StatusOr<ModalityKind> ParseModalityKind(absl::string_view text) {
-  const std::string t = absl::AsciiStrToLower(text);
-  if (t == "rna" || t == "gex" || t == "gene expression") return ModalityKind::kRna;
-  if (t == "protein" || t == "prot" || t == "adt") return ModalityKind::kProtein;
-  if (t == "atac" || t == "peaks") return ModalityKind::kAtac;
-  return Refuse("modality kind", text, "rna, protein, atac");
+  return Parse(kModalityKinds, "modality kind", text);
 }
-const char* ModalityKindName(ModalityKind kind) {
-  switch (kind) {
-    case ModalityKind::kRna: return "rna";
-    case ModalityKind::kProtein: return "protein";
-    case ModalityKind::kAtac: return "atac";
-  }
-  return "unknown";
-}
+const char* ModalityKindName(ModalityKind kind) { return Name(kModalityKinds, kind); }
 
 absl::StatusOr<JobSettings> ParseJobSettings(const JobSettingsText& t) {
   JobSettings s;
-  if (!t.kind.empty()) {
-    absl::StatusOr<JobKind> v = ParseJobKind(t.kind);
-    if (!v.ok()) return v.status();
-    s.kind = *v;
-  }
-  if (!t.preset.empty()) {
-    absl::StatusOr<Preset> v = ParsePreset(t.preset);
-    if (!v.ok()) return v.status();
-    s.preset = *v;
-  }
-  if (!t.low_quality.empty()) {
-    absl::StatusOr<LowQuality> v = ParseLowQuality(t.low_quality);
-    if (!v.ok()) return v.status();
-    s.low_quality = *v;
-  }
-  if (!t.cluster_method.empty()) {
-    absl::StatusOr<ClusterMethod> v = ParseClusterMethod(t.cluster_method);
-    if (!v.ok()) return v.status();
-    s.cluster_method = *v;
-  }
+  CANDIES_RETURN_IF_ERROR(ParseUnlessEmpty(t.kind, ParseJobKind, &s.kind));
+  CANDIES_RETURN_IF_ERROR(ParseUnlessEmpty(t.preset, ParsePreset, &s.preset));
+  CANDIES_RETURN_IF_ERROR(ParseUnlessEmpty(t.low_quality, ParseLowQuality, &s.low_quality));
+  CANDIES_RETURN_IF_ERROR(
+      ParseUnlessEmpty(t.cluster_method, ParseClusterMethod, &s.cluster_method));
   for (auto [text, out, field] : {std::make_tuple(&t.mod1_kind, &s.mod1_kind, "mod1_kind"),
                                   std::make_tuple(&t.mod2_kind, &s.mod2_kind, "mod2_kind")}) {
     if (text->empty()) continue;
