@@ -1,29 +1,14 @@
 #include "server/file_validator.h"
 
-#include <unistd.h>
-
-#include <climits>
-
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/util/sibling_executable.h"
 
 namespace candies::server {
-namespace {
-
-std::string DefaultValidator() {
-  char buf[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) return "candies-validate";
-  std::string self(buf, static_cast<size_t>(n));
-  return self.substr(0, self.rfind('/') + 1) + "candies-validate";
-}
-
-}  // namespace
-
 std::vector<std::string> ValidatorArgs(const ValidationConfig& config, const std::string& path) {
   const ReadLimits& l = config.read;
-  return {config.validator.empty() ? DefaultValidator() : config.validator,
+  return {config.validator.empty() ? SiblingExecutable("candies-validate") : config.validator,
           absl::StrCat("--max-elements=", l.max_elements),
           absl::StrCat("--max-element-bytes=", l.max_element_bytes),
           absl::StrCat("--max-total-bytes=", l.max_total_bytes),

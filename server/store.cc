@@ -53,6 +53,28 @@ absl::Status SqlError(sqlite3* db, const std::string& what) {
   return absl::InternalError(absl::StrCat("store: ", what, ": ", sqlite3_errmsg(db)));
 }
 
+// The messages of a statement's rows (column 0); a row that does not parse is
+// skipped.
+template <typename M>
+std::vector<M> ReadMessages(Stmt& st) {
+  std::vector<M> out;
+  while (st.ok() && st.Step() == SQLITE_ROW) {
+    M m;
+    if (m.ParseFromString(st.ColumnBlob(0))) out.push_back(std::move(m));
+  }
+  return out;
+}
+
+// `msg` (a serialized M) without its owner; false when it does not parse.
+template <typename M>
+bool WithoutOwner(const std::string& msg, std::string* out) {
+  M m;
+  if (!m.ParseFromString(msg)) return false;
+  m.clear_owner();
+  *out = m.SerializeAsString();
+  return true;
+}
+
 }  // namespace
 
 namespace {
@@ -116,10 +138,16 @@ absl::Status Store::ClearOwnersOfOldRows() {
   if (version >= 1) return absl::OkStatus();
   CANDIES_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   int cleared = 0;
-  for (const char* table : {"datasets", "jobs", "models"}) {
+  struct Table {
+    const char* name;
+    bool (*without_owner)(const std::string&, std::string*);
+  };
+  for (const Table& table : {Table{"datasets", WithoutOwner<v1::Dataset>},
+                             Table{"jobs", WithoutOwner<v1::Job>},
+                             Table{"models", WithoutOwner<v1::Model>}}) {
     std::vector<std::pair<std::string, std::string>> rows;
     {
-      Stmt st(db_, absl::StrCat("SELECT id, msg FROM ", table).c_str());
+      Stmt st(db_, absl::StrCat("SELECT id, msg FROM ", table.name).c_str());
       while (st.ok() && st.Step() == SQLITE_ROW) {
         rows.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0)),
                           st.ColumnBlob(1));
@@ -127,23 +155,8 @@ absl::Status Store::ClearOwnersOfOldRows() {
     }
     for (auto& [id, msg] : rows) {
       std::string out;
-      if (std::string(table) == "datasets") {
-        v1::Dataset m;
-        if (!m.ParseFromString(msg)) continue;
-        m.clear_owner();
-        out = m.SerializeAsString();
-      } else if (std::string(table) == "jobs") {
-        v1::Job m;
-        if (!m.ParseFromString(msg)) continue;
-        m.clear_owner();
-        out = m.SerializeAsString();
-      } else {
-        v1::Model m;
-        if (!m.ParseFromString(msg)) continue;
-        m.clear_owner();
-        out = m.SerializeAsString();
-      }
-      Stmt up(db_, absl::StrCat("UPDATE ", table, " SET msg = ?1 WHERE id = ?2").c_str());
+      if (!table.without_owner(msg, &out)) continue;
+      Stmt up(db_, absl::StrCat("UPDATE ", table.name, " SET msg = ?1 WHERE id = ?2").c_str());
       up.Blob(1, out);
       up.Text(2, id);
       if (up.Step() != SQLITE_DONE) {
@@ -298,13 +311,8 @@ absl::Status Store::PutModel(const v1::Model& model) {
 
 std::vector<v1::Model> Store::ListModels() {
   absl::MutexLock lock(&mu_);
-  std::vector<v1::Model> out;
   Stmt st(db_, "SELECT msg FROM models ORDER BY created DESC, id");
-  while (st.ok() && st.Step() == SQLITE_ROW) {
-    v1::Model m;
-    if (m.ParseFromString(st.ColumnBlob(0))) out.push_back(std::move(m));
-  }
-  return out;
+  return ReadMessages<v1::Model>(st);
 }
 
 absl::Status Store::DeleteModel(const std::string& id) {
@@ -326,15 +334,7 @@ absl::Status Store::PutDataset(v1::Dataset& dataset, const AnnData& adata) {
   CANDIES_RETURN_IF_ERROR(DurableRename(tmp, path));
   std::error_code ec;
   dataset.set_size_bytes(static_cast<int64_t>(fs::file_size(path, ec)));
-  absl::MutexLock lock(&mu_);
-  Stmt st(db_, "INSERT OR REPLACE INTO datasets VALUES (?1, ?2, 1, ?3, ?4)");
-  if (!st.ok()) return SqlError(db_, "prepare");
-  st.Text(1, dataset.id());
-  st.Text(2, path);
-  st.Int(3, dataset.created_unix());
-  st.Blob(4, dataset.SerializeAsString());
-  if (st.Step() != SQLITE_DONE) return SqlError(db_, "insert dataset");
-  return absl::OkStatus();
+  return PutDatasetRow(dataset, path, /*owned=*/true);
 }
 
 absl::Status Store::PutDatasetRow(const v1::Dataset& dataset, const std::string& path,
@@ -381,13 +381,8 @@ absl::StatusOr<std::string> Store::GetDatasetFile(const std::string& id) {
 
 std::vector<v1::Dataset> Store::ListDatasets() {
   absl::MutexLock lock(&mu_);
-  std::vector<v1::Dataset> out;
   Stmt st(db_, "SELECT msg FROM datasets ORDER BY created DESC, id");
-  while (st.ok() && st.Step() == SQLITE_ROW) {
-    v1::Dataset d;
-    if (d.ParseFromString(st.ColumnBlob(0))) out.push_back(std::move(d));
-  }
-  return out;
+  return ReadMessages<v1::Dataset>(st);
 }
 
 absl::Status Store::DeleteDataset(const std::string& id) {
@@ -444,16 +439,11 @@ absl::StatusOr<v1::Job> Store::GetJob(const std::string& id) {
 
 std::vector<v1::Job> Store::ListJobs(v1::JobState state) {
   absl::MutexLock lock(&mu_);
-  std::vector<v1::Job> out;
   Stmt st(db_, state == v1::JOB_STATE_UNSPECIFIED
                    ? "SELECT msg FROM jobs ORDER BY seq DESC"
                    : "SELECT msg FROM jobs WHERE state = ?1 ORDER BY seq DESC");
   if (state != v1::JOB_STATE_UNSPECIFIED) st.Int(1, state);
-  while (st.ok() && st.Step() == SQLITE_ROW) {
-    v1::Job j;
-    if (j.ParseFromString(st.ColumnBlob(0))) out.push_back(std::move(j));
-  }
-  return out;
+  return ReadMessages<v1::Job>(st);
 }
 
 }  // namespace candies::server

@@ -3,10 +3,10 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <climits>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "core/util/sibling_executable.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "server/job_vocabulary.h"
 
@@ -145,18 +145,7 @@ ProgressEvent FromWorkerProgress(const v1::WorkerProgress& p) {
 }
 
 std::vector<std::string> WorkerCommand(const std::string& worker, bool allow_test_faults) {
-  std::string binary = worker;
-  if (binary.empty()) {
-    char buf[PATH_MAX];
-    const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-    if (n <= 0) {
-      binary = "candies-worker";
-    } else {
-      const std::string self(buf, static_cast<size_t>(n));
-      binary = self.substr(0, self.rfind('/') + 1) + "candies-worker";
-    }
-  }
-  std::vector<std::string> args = {binary};
+  std::vector<std::string> args = {worker.empty() ? SiblingExecutable("candies-worker") : worker};
   if (allow_test_faults) args.push_back("--allow-test-faults");
   return args;
 }

@@ -342,6 +342,14 @@ TEST(StoreMigration, RowsFromBeforeIdentitiesBelongToNobody) {
     job.set_owner("alice");  // client-chosen, in the old days
     job.set_state(v1::JOB_STATE_SUCCEEDED);
     ASSERT_TRUE((*store)->PutJob(job).ok());
+    v1::Dataset dataset;
+    dataset.set_id("ds-old");
+    dataset.set_owner("alice");
+    ASSERT_TRUE((*store)->PutDatasetRow(dataset, dir + "/old.h5ad", /*owned=*/true).ok());
+    v1::Model model;
+    model.set_id("model-old");
+    model.set_owner("bob");
+    ASSERT_TRUE((*store)->PutModel(model).ok());
     EXPECT_EQ((*store)->cleared_owners_on_open(), 0);
   }
   // Make it look like a store of the previous version.
@@ -351,10 +359,18 @@ TEST(StoreMigration, RowsFromBeforeIdentitiesBelongToNobody) {
   sqlite3_close(db);
   auto store = Store::Open(dir);
   ASSERT_TRUE(store.ok());
-  EXPECT_EQ((*store)->cleared_owners_on_open(), 1);
+  EXPECT_EQ((*store)->cleared_owners_on_open(), 3);
   auto job = (*store)->GetJob("job-old");
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->owner(), "");
+  EXPECT_EQ(job->state(), v1::JOB_STATE_SUCCEEDED);  // the rest of the row is kept
+  auto dataset = (*store)->GetDataset("ds-old");
+  ASSERT_TRUE(dataset.ok());
+  EXPECT_EQ(dataset->owner(), "");
+  std::vector<v1::Model> models = (*store)->ListModels();
+  ASSERT_EQ(models.size(), 1u);
+  EXPECT_EQ(models[0].id(), "model-old");
+  EXPECT_EQ(models[0].owner(), "");
   Principal alice{"alice", Role::kUser}, root{"root", Role::kAdmin};
   EXPECT_FALSE(alice.Sees(job->owner()));
   EXPECT_TRUE(root.Sees(job->owner()));

@@ -6,7 +6,6 @@
 // workers give the bit-identical result of the same job run alone.
 #include <unistd.h>
 
-#include <climits>
 #include <iostream>
 #include <map>
 #include <string>
@@ -18,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "candies/v1/worker.pb.h"
 #include "core/io/h5ad.h"
+#include "core/util/sibling_executable.h"
 #include "server/process_backend.h"
 #include "server/scheduler.h"
 
@@ -25,13 +25,6 @@ namespace candies::server {
 namespace {
 
 constexpr int kPerGroup = 30;
-
-std::string BinDir() {
-  char buf[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  std::string self(buf, static_cast<size_t>(n > 0 ? n : 0));
-  return self.substr(0, self.rfind('/') + 1);
-}
 
 Matrix Dense(int64_t rows, int64_t cols, const std::function<float(int64_t, int64_t)>& f) {
   Matrix m;
@@ -86,7 +79,7 @@ class ServerWorkerTest : public ::testing::Test {
   }
 
   void Start(ProcessBackendOptions options, int workers = 2) {
-    options.worker = BinDir() + "candies-worker";
+    options.worker = SiblingExecutable("candies-worker");
     backend_ = std::make_unique<ProcessBackend>(options, nullptr);
     SchedulerListener l;
     l.on_progress = [this](const std::string& id, const ProgressEvent& e) {
@@ -259,7 +252,7 @@ TEST_F(ServerWorkerTest, FaultsAreIgnoredUnlessAllowed) {
 TEST_F(ServerWorkerTest, ConcurrentJobsAreBitIdenticalToAJobRunAlone) {
   const std::string sim = dir_ + "/sim";
   const std::string cmd = absl::StrCat(
-      "'", BinDir(), "candies' simulate --out '", sim,
+      "'", SiblingExecutable("candies"), "' simulate --out '", sim,
       "' --grid 10 --n-genes 100 --rna-markers 10 --n-proteins 20 --protein-markers 4 --seed 2 >/dev/null");
   ASSERT_EQ(system(cmd.c_str()), 0) << cmd;
   auto job = [&](const std::string& id) {
