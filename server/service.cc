@@ -228,6 +228,9 @@ absl::Status CandiesService::UploadImpl(const Principal& who, grpc::ServerContex
   d.set_created_unix(NowUnix());
   d.set_source("upload");
   CANDIES_RETURN_IF_ERROR(store_->PutDataset(d, a.adata));
+  // The matrix is on disk: free it before the sandbox forks (a 1 GB upload
+  // otherwise doubles the daemon's page tables to copy and its peak memory).
+  a.adata = AnnData();
   // The stored file is what jobs parse: it passes the same sandboxed check as
   // a registered one before the client learns its id.
   if (absl::StatusOr<ValidatedFile> v =

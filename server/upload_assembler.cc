@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/util/fnv1a.h"
+#include "core/util/status_macros.h"
 #include "server/errors.h"
 
 namespace candies::server {
@@ -93,6 +94,19 @@ absl::Status UploadAssembler::AddHeader(const v1::DatasetHeader& h) {
   return absl::OkStatus();
 }
 
+// Values are checked block by block as they arrive, while the block is in
+// cache: a second pass over a 1 GB matrix at Finish cost about 0.5 s.
+namespace {
+absl::Status CheckFinite(const float* v, size_t n, const char* field, int64_t block) {
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(v[i])) {
+      return Invalid(field, absl::StrCat("has NaN or Inf (block ", block, ", value ", i, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+}  // namespace
+
 // Only the checksum the header declared is computed.
 void UploadAssembler::Hash(const void* data, size_t n) {
   if (!crc_) {
@@ -120,6 +134,7 @@ absl::Status UploadAssembler::AddRows(const v1::RowBlock& rows) {
   if (rows_done_ + v.size() / n_vars_ > n_obs_) {
     return Invalid("rows.values", absl::StrCat("more than n_obs = ", n_obs_, " rows"));
   }
+  CANDIES_RETURN_IF_ERROR(CheckFinite(v.data(), v.size(), "rows.values", blocks_));
   if (dense_.empty()) dense_.reserve(static_cast<size_t>(n_obs_ * n_vars_));
   Hash(v.data(), v.size() * sizeof(float));
   dense_.insert(dense_.end(), v.begin(), v.end());
@@ -182,6 +197,8 @@ absl::Status UploadAssembler::AddCsr(const v1::CsrBlock& b) {
       }
     }
   }
+  CANDIES_RETURN_IF_ERROR(
+      CheckFinite(b.values().data(), b.values_size(), "csr.values", blocks_));
   Hash(b.values().data(), b.values_size() * sizeof(float));
   Hash(b.indices().data(), b.indices_size() * sizeof(int32_t));
   const int64_t base = indptr_.back();
@@ -210,9 +227,6 @@ absl::StatusOr<AssembledUpload> UploadAssembler::Finish() {
   if (!crc_ && checksum_ != 0 && checksum_ != fnv_) {
     return absl::DataLossError(absl::StrCat("checksum_fnv1a64: client sent ", checksum_,
                                             ", server computed ", fnv_));
-  }
-  for (float v : body_ == 1 ? dense_ : values_) {
-    if (!std::isfinite(v)) return Invalid(body_ == 1 ? "rows.values" : "csr.values", "has NaN or Inf");
   }
   const v1::DatasetHeader& h = header_;
   AssembledUpload out;

@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
+#include <vector>
 
 namespace candies::server {
 namespace {
@@ -71,6 +73,41 @@ TEST(UploadAssembler, SortedUniqueCsrAssembles) {
   ASSERT_TRUE(up.ok()) << up.status();
   EXPECT_EQ(up->adata.X.indices, (std::vector<int32_t>{0, 2, 1}));
   EXPECT_EQ(up->adata.X.indptr, (std::vector<int64_t>{0, 2, 3}));
+}
+
+v1::UploadChunk Rows(std::vector<float> values) {
+  v1::UploadChunk c;
+  for (float v : values) c.mutable_rows()->add_values(v);
+  return c;
+}
+
+TEST(UploadAssembler, NonFiniteValuesAreRefusedNamingTheBlock) {
+  UploadAssembler dense({int64_t{1} << 20, 64});
+  ASSERT_TRUE(dense.Add(Header(2, 2)).ok());
+  ASSERT_TRUE(dense.Add(Rows({1, 2})).ok());
+  absl::Status st = dense.Add(Rows({3, std::nanf("")}));
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_NE(st.message().find("rows.values"), std::string::npos) << st;
+  EXPECT_NE(st.message().find("has NaN or Inf (block 1, value 1)"), std::string::npos) << st;
+
+  UploadAssembler csr({int64_t{1} << 20, 64});
+  ASSERT_TRUE(csr.Add(Header(1, 2)).ok());
+  v1::UploadChunk c = Csr({0, 2}, {0, 1});
+  c.mutable_csr()->set_values(0, -INFINITY);
+  st = csr.Add(c);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_NE(st.message().find("csr.values"), std::string::npos) << st;
+  EXPECT_NE(st.message().find("(block 0, value 0)"), std::string::npos) << st;
+}
+
+TEST(UploadAssembler, DenseRowsAssemble) {
+  UploadAssembler a({int64_t{1} << 20, 64});
+  ASSERT_TRUE(a.Add(Header(2, 2)).ok());
+  ASSERT_TRUE(a.Add(Rows({1, 2})).ok());
+  ASSERT_TRUE(a.Add(Rows({3, 4})).ok());
+  absl::StatusOr<AssembledUpload> up = a.Finish();
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_EQ(up->adata.X.values, (std::vector<float>{1, 2, 3, 4}));
 }
 
 }  // namespace
