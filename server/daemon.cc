@@ -26,6 +26,11 @@ namespace candies::server {
 
 namespace {
 
+// Largest gRPC message the daemon accepts (docs/SERVICE.md, "Upload
+// throughput"): an upload chunk is one block of rows (the Python client sends
+// 8 MiB, the CLI 2 MiB); larger messages are RESOURCE_EXHAUSTED.
+constexpr int kMaxMessageBytes = 64 << 20;
+
 absl::StatusOr<std::string> ReadPem(const std::string& key, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream s;
@@ -179,8 +184,7 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config.listen, *creds, &port);
-  // Uploads arrive in row blocks; allow messages up to 64 MiB per block.
-  builder.SetMaxReceiveMessageSize(64 << 20);
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {

@@ -26,8 +26,8 @@ import zlib
 import numpy as np
 
 from candies_client import Client
-from candies_client.client import BLOCK_BYTES
 from candies_client import _wire
+import candies_client.client as client_module
 
 TARGET_MB_S = 300  # issue 18: 1 GB dense upload, checksum on, loopback
 
@@ -39,7 +39,11 @@ p.add_argument("--token")
 p.add_argument("--owner", default="bench")
 p.add_argument("--repeats", type=int, default=1)
 p.add_argument("--server-pid", type=int, help="candiesd's pid: also report its CPU seconds")
+p.add_argument("--block-mib", type=int, help="override the client's BLOCK_BYTES (MiB per chunk)")
 args = p.parse_args()
+if args.block_mib:
+    client_module.BLOCK_BYTES = args.block_mib << 20
+BLOCK_BYTES = client_module.BLOCK_BYTES
 
 
 def client_cpu():

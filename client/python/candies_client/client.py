@@ -43,7 +43,10 @@ def _settings_to_enums(kw):
     return kw
 
 
-BLOCK_BYTES = 2 << 20  # upload blocks stay well under gRPC's 4 MiB message limit
+# Payload bytes per upload chunk, under candiesd's 64 MiB receive limit
+# (kMaxMessageBytes, server/daemon.cc): fewer messages, less of gRPC's
+# per-message work; docs/SERVICE.md, "Upload throughput".
+BLOCK_BYTES = 8 << 20
 _UPLOAD_METHOD = "/candies.v1.Candies/UploadDataset"
 
 
