@@ -28,13 +28,19 @@ struct IntegrationOptions {
   // NT-Xent over all spots is O(N^2) memory; above this many spots it is
   // computed over random minibatches of this size (memory linear in N).
   int64_t contrastive_batch = 4096;
-  // Integrations trained one after another from different initialisations
-  // (the same generator stream, so a seed still fixes the result). With more
+  // Integrations from different initialisations, trained together as one
+  // batched network whose result equals training them one after another from
+  // the same generator stream (so a seed still fixes the result). With more
   // than one, the joint embedding is the top out_dim principal components of
   // their concatenated joint embeddings: the spread across initialisations
   // is larger than most hyperparameter effects (docs/SCIENCE.md, "Integration
   // ensemble"). 1 is the authors' single network.
   int64_t ensemble = 1;
+  // The members are trained together in groups whose NT-Xent similarity
+  // matrices (members x chunks x (2 chunk)^2 floats, held for the backward pass)
+  // fit in this many bytes; at least one member per group. Only memory and
+  // speed depend on it, not the result (MembersTrainedTogether).
+  int64_t batched_members_bytes = int64_t{1} << 30;
 };
 
 // SimCLR NT-Xent between z1 and z2 (N x d each): row i of z1 and row i of z2 are
@@ -47,9 +53,21 @@ torch::Tensor NtXent(const torch::Tensor& z1, const torch::Tensor& z2, double te
 torch::Tensor NtXentMinibatched(const torch::Tensor& z1, const torch::Tensor& z2,
                                 double temperature, int64_t batch, const torch::Tensor& perm);
 
+// NtXent for M independent pairs at once: z1, z2 are M x N x d; returns the M
+// losses (member k's equals NtXent(z1[k], z2[k])).
+torch::Tensor NtXentBatched(const torch::Tensor& z1, const torch::Tensor& z2, double temperature);
+// NtXentMinibatched for M pairs, member k partitioned by row k of `perms` (M x N).
+torch::Tensor NtXentMinibatchedBatched(const torch::Tensor& z1, const torch::Tensor& z2,
+                                       double temperature, int64_t batch,
+                                       const torch::Tensor& perms);
+
 struct IntegrationGraphs {
   torch::Tensor spatial1, feature1, spatial2, feature2;  // sparse normalised N x N
 };
+
+// How many ensemble members one batched network trains at once for N spots
+// (1..options.ensemble), from batched_members_bytes.
+int64_t MembersTrainedTogether(const IntegrationOptions& options, int64_t n);
 
 struct IntegrationResult {
   torch::Tensor joint;      // N x out_dim CPU float32 (an ensemble: N x min(out_dim, N))
@@ -57,7 +75,13 @@ struct IntegrationResult {
   std::vector<std::vector<double>> losses;  // per member, per epoch run
 };
 
-// Trains options.ensemble integration networks (sequentially, on `device`).
+// Trains options.ensemble integration networks on `device`, as one batched
+// network: member k starts from the weights the k-th of a sequential run would
+// (the global generator after members 0..k-1 drew their weights and one
+// permutation per epoch they ran) and gets only its own gradients, so the result
+// equals a sequential run up to float rounding, and the generator is left where
+// a sequential run leaves it. A member stopping early (patience) makes its
+// successors restart from the weights a sequential run would have drawn.
 // Progress steps run over all members' epochs; cancellation is checked every epoch.
 absl::StatusOr<IntegrationResult> TrainIntegration(const torch::Tensor& x1,
                                                    const torch::Tensor& x2,
