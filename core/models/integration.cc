@@ -1,14 +1,15 @@
 #include "core/models/integration.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
 #include <mutex>
-#include <algorithm>
+#include <utility>
 #include <vector>
 
-#include <torch/torch.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
 #include "core/cluster/cluster.h"
@@ -149,6 +150,7 @@ Pass Forward(const StackedNet& net, const torch::Tensor& a1, const torch::Tensor
 
 // One member's training state; its permutations come from its own generator.
 struct MemberRun {
+  explicit MemberRun(at::Generator generator) : gen(std::move(generator)) {}
   at::Generator gen;  // the global stream from just after its initial weights
   int64_t started = 0;  // epochs begun (= permutations drawn)
   bool training = true;
@@ -182,7 +184,7 @@ struct GroupContext {
   const torch::Device& device;
   int64_t first_member;  // members before this group are done
   int64_t count;         // members trained together in this group
-  int64_t* last_step;    // progress steps already reported (kept monotone)
+  int64_t* last_step;    // progress steps (member-epochs) already reported
   std::chrono::steady_clock::time_point t0;
   const ProgressSink& progress;
   const CancelToken* cancel;
@@ -201,7 +203,7 @@ absl::StatusOr<std::vector<MemberRun>> TrainGroup(const GroupContext& c) {
   std::vector<MemberRun> runs;
   for (int64_t k = 0; k < m; ++k) {
     init.push_back(InitialWeights(c.a1.size(1), c.a2.size(1), o.out_dim));
-    runs.push_back(MemberRun{CloneDefaultGenerator()});
+    runs.emplace_back(CloneDefaultGenerator());
     if (k + 1 < m)
       for (int64_t e = 0; e < o.epochs; ++e) torch::randperm(n, torch::kLong);
   }
@@ -249,12 +251,10 @@ absl::StatusOr<std::vector<MemberRun>> TrainGroup(const GroupContext& c) {
     if (ids.empty()) break;
     loss.index_select(0, torch::tensor(ids, torch::kLong).to(c.device)).sum().backward();
     opt.step();
-    double mean = 0;
     std::vector<int64_t> stopped;
     for (int64_t k : ids) {
       MemberRun& r = runs[k];
       r.losses.push_back(lvp[k]);
-      mean += lvp[k] / static_cast<double>(ids.size());
       if (lvp[k] + o.min_delta < r.best) {
         r.best = lvp[k];
         r.bad = 0;
@@ -267,16 +267,19 @@ absl::StatusOr<std::vector<MemberRun>> TrainGroup(const GroupContext& c) {
       Pass after = Forward(net, c.a1, c.a2, c.g);
       for (int64_t k : stopped) finish(k, after);
     }
+    // One event per member and epoch, as a sequential run reports them (in
+    // member order within the epoch; steps count member-epochs, so a restart
+    // after an early stop is not reported as progress beyond the total).
     const int64_t total = o.epochs * o.ensemble;
-    const int64_t step = std::max(
-        *c.last_step, std::min(total, c.first_member * o.epochs + epoch * m));
-    *c.last_step = step;
-    const double el =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - c.t0).count();
-    ProgressEvent ev{"integrate", step, total, mean,
-                     el / static_cast<double>(step) * static_cast<double>(total - step), ""};
-    if (ReportAndCheckCancel(c.progress, c.cancel, ev))
-      return absl::CancelledError(absl::StrCat("integrate: cancelled at epoch ", epoch));
+    for (int64_t k : ids) {
+      const int64_t step = std::min(total, ++*c.last_step);
+      const double el =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - c.t0).count();
+      ProgressEvent ev{"integrate", step, total, lvp[k],
+                       el / static_cast<double>(step) * static_cast<double>(total - step), ""};
+      if (ReportAndCheckCancel(c.progress, c.cancel, ev))
+        return absl::CancelledError(absl::StrCat("integrate: cancelled at epoch ", epoch));
+    }
   }
   std::vector<int64_t> left = training();
   if (!left.empty()) {

@@ -82,7 +82,8 @@ struct IntegrationResult {
 // equals a sequential run up to float rounding, and the generator is left where
 // a sequential run leaves it. A member stopping early (patience) makes its
 // successors restart from the weights a sequential run would have drawn.
-// Progress steps run over all members' epochs; cancellation is checked every epoch.
+// One progress event per member and epoch (the member's loss; within an epoch in
+// member order), steps over all members' epochs; cancellation is checked with each.
 absl::StatusOr<IntegrationResult> TrainIntegration(const torch::Tensor& x1,
                                                    const torch::Tensor& x2,
                                                    const IntegrationGraphs& graphs,

@@ -272,7 +272,9 @@ Gaps BatchedVersusSequential(const IntegrationOptions& o, const TwoGroups& d, in
     ref.push_back(TrainReferenceMember(d.x1, d.x2, d.g, o));
   }
   // The generator is left where the sequential run leaves it.
-  if (perturb_member < 0) EXPECT_EQ(torch::rand({1}).item<double>(), after_batched);
+  if (perturb_member < 0) {
+    EXPECT_EQ(torch::rand({1}).item<double>(), after_batched);
+  }
   if (epochs_run != nullptr)
     for (const auto& m : ref) epochs_run->push_back(m.losses.size());
   return e.ok() ? Compare(*e, ref, o.out_dim) : Gaps{};

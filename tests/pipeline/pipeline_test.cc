@@ -96,7 +96,8 @@ TEST(PipelineTest, EndToEndSmallGridIsAccurateAndDeterministic) {
   const UnsValue* losses = u->Find("losses");
   ASSERT_NE(losses, nullptr);
   ASSERT_NE(losses->Find("integrate"), nullptr);
-  // One loss per epoch of each of the ensemble's networks, trained in turn.
+  // One loss per epoch of each of the ensemble's networks (trained together:
+  // each epoch, one loss per member).
   EXPECT_EQ(static_cast<int64_t>(losses->Find("integrate")->floats.size()),
             o.integration.epochs * std::max<int64_t>(1, o.integration.ensemble));
   // Per-modality clusters, the labels, and marker features of the RNA modality
