@@ -54,6 +54,40 @@ absl::StatusOr<HighInputChoice> ChooseHighInput(const torch::Tensor& features,
   return out;
 }
 
+absl::StatusOr<LowInputChoice> ChooseLowInput(const torch::Tensor& embedding,
+                                              const torch::Tensor& denoised,
+                                              const std::vector<float>& spatial,
+                                              const PipelineOptions& options) {
+  LowInputChoice out;
+  out.uns = UnsValue::Map();
+  out.morans_i_embedding = out.morans_i_denoised = NAN;
+  if (!options.denoised_input_guard || !embedding.defined()) {
+    // Off, or a trained model was applied: then the low-quality modality was
+    // never encoded and the denoised embedding is its only one.
+    out.uns.Set("chosen", UnsValue::String("denoised"));
+    out.uns.Set("rule", UnsValue::String(embedding.defined() ? "always" : "model applied"));
+    return out;
+  }
+  if (embedding.size(0) != denoised.size(0))
+    return absl::InvalidArgumentError(absl::StrCat("denoised: ", denoised.size(0),
+                                                   " rows, the embedding has ", embedding.size(0)));
+  const int64_t n = embedding.size(0);
+  CANDIES_ASSIGN_OR_RETURN(LayoutNeighbours layout, DeriveLayoutNeighbours(spatial, n));
+  CANDIES_ASSIGN_OR_RETURN(KnnResult knn, SpatialKnn(spatial, n, 2, layout.k));
+  out.morans_i_embedding = MultivariateMoransI(embedding, knn);
+  out.morans_i_denoised = MultivariateMoransI(denoised, knn);
+  // A denoiser should make the noisy modality more coherent across
+  // neighbouring spots; when it made it less, its output is not trusted.
+  out.use_denoised =
+      out.morans_i_denoised >= out.morans_i_embedding + options.denoised_min_morans_gain;
+  out.uns.Set("chosen", UnsValue::String(out.use_denoised ? "denoised" : "embedding"));
+  out.uns.Set("rule", UnsValue::String("morans_i"));
+  out.uns.Set("morans_i_embedding", UnsValue::Float(out.morans_i_embedding));
+  out.uns.Set("morans_i_denoised", UnsValue::Float(out.morans_i_denoised));
+  out.uns.Set("min_morans_gain", UnsValue::Float(options.denoised_min_morans_gain));
+  return out;
+}
+
 absl::StatusOr<JointSmoothing> SmoothJoint(const torch::Tensor& joint, const std::vector<float>& spatial,
                                            const PipelineOptions& options, const torch::Device& device,
                                            const ClusterOptions* cluster) {

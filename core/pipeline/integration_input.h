@@ -37,6 +37,23 @@ absl::StatusOr<HighInputChoice> ChooseHighInput(const torch::Tensor& features,
                                                 const PipelineOptions& options,
                                                 const torch::Device& device);
 
+struct LowInputChoice {
+  bool use_denoised = true;
+  double morans_i_embedding = 0;  // NaN when the guard is off
+  double morans_i_denoised = 0;
+  UnsValue uns;  // uns["candies"]["denoise"]["integration_input"]
+};
+
+// The denoiser guard (PipelineOptions::denoised_input_guard): whether the
+// integration takes `denoised` or the GAE `embedding` it was made from, by
+// their multivariate Moran's I over the layout's own neighbourhood. An
+// undefined `embedding` (a trained model applied: the low-quality modality is
+// not encoded) keeps the denoised one.
+absl::StatusOr<LowInputChoice> ChooseLowInput(const torch::Tensor& embedding,
+                                              const torch::Tensor& denoised,
+                                              const std::vector<float>& spatial,
+                                              const PipelineOptions& options);
+
 struct JointSmoothing {
   torch::Tensor joint;  // the smoothed (or untouched) joint embedding, CPU float32
   int64_t hops = 0;

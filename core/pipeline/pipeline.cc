@@ -218,6 +218,8 @@ UnsValue Params(const PipelineOptions& o) {
   p.Set("joint_smoothing_auto", UnsValue::Bool(o.joint_smoothing_auto));
   p.Set("joint_smoothing_min_morans_i", UnsValue::Float(o.joint_smoothing_min_morans_i));
   p.Set("joint_smoothing_min_agreement", UnsValue::Float(o.joint_smoothing_min_agreement));
+  p.Set("denoised_input_guard", UnsValue::Bool(o.denoised_input_guard));
+  p.Set("denoised_min_morans_gain", UnsValue::Float(o.denoised_min_morans_gain));
   p.Set("labels_key", UnsValue::String(o.labels_key));
   return p;
 }
@@ -251,6 +253,9 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
   if (!(options.joint_smoothing_min_agreement >= 0 && options.joint_smoothing_min_agreement <= 1))
     return absl::InvalidArgumentError(absl::StrCat("joint_smoothing_min_agreement: must be in [0, 1] (got ",
                                                    options.joint_smoothing_min_agreement, ")"));
+  if (!std::isfinite(options.denoised_min_morans_gain) || std::abs(options.denoised_min_morans_gain) > 2)
+    return absl::InvalidArgumentError(absl::StrCat("denoised_min_morans_gain: must be in [-2, 2] (got ",
+                                                   options.denoised_min_morans_gain, ")"));
   if (n <= need)
     return absl::InvalidArgumentError(absl::StrCat("n_obs: ", n, " spots is too few for k = ", need,
                                                    " neighbours (need more than k)"));
@@ -501,9 +506,13 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
           CANDIES_RETURN_IF_ERROR(SaveTrainedModel(*trained, options.save_model_dir));
         if (options.keep_trained_model) result.trained_model = trained;
       }
+      CANDIES_ASSIGN_OR_RETURN(LowInputChoice lc,
+                               ChooseLowInput(low == 1 ? in1 : in2, result.denoised, result.spatial,
+                                              options));
+      du.Set("integration_input", std::move(lc.uns));
       uns.Set("denoise", du);
       if (stage_done("denoise", t0)) return absl::CancelledError("cancelled after denoising");
-      if (low == 1) in1 = result.denoised; else in2 = result.denoised;
+      if (lc.use_denoised) (low == 1 ? in1 : in2) = result.denoised;
     }
     uns.Set("denoised", UnsValue::Bool(result.denoised.defined()));
 

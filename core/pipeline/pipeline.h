@@ -108,6 +108,16 @@ struct PipelineOptions {
   // below this ARI. Catches embeddings that are spatially smooth (Moran's I
   // >= 0.8) yet too noisy to cluster, as when both modalities are weak. 0: off.
   double joint_smoothing_min_agreement = 0.85;
+  // kFull: the integration takes the denoised low-quality embedding only when
+  // its multivariate Moran's I on the layout graph is at least the GAE
+  // embedding's (the denoiser's input) plus `denoised_min_morans_gain`;
+  // otherwise it takes the GAE embedding, as the --no-denoise ablation does.
+  // The denoised embedding and matrix are returned either way. Why: on the
+  // benchmark families the denoised embedding was often less coherent than
+  // its input, and the full method then fell below its ablation
+  // (docs/SCIENCE.md, "Denoiser guard"). false: always the denoised embedding.
+  bool denoised_input_guard = true;
+  double denoised_min_morans_gain = 0.0;
   // Marker features per domain (Wilcoxon rank-sum, scanpy's rank_genes_groups)
   // of the RNA modality (else mod1), in uns["rank_genes_groups"].
   bool rank_markers = true;

@@ -1,5 +1,7 @@
 #include "core/pipeline/integration_input.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -108,6 +110,44 @@ TEST(IntegrationInputTest, SmoothJointHopsWhileTheClusteringStillMoves) {
   EXPECT_EQ(e->hops, 0);
   EXPECT_TRUE(e->labels.empty());
   EXPECT_EQ(e->uns.Find("rule")->str, "auto");
+}
+
+// The denoiser guard: the denoised embedding replaces its input only when it
+// is at least as coherent across neighbouring spots (plus the margin).
+TEST(IntegrationInputTest, LowInputKeepsTheEmbeddingWhenDenoisingLowersCoherence) {
+  PipelineOptions o;
+  const Section coherent = Halves(0.3), noisy = Halves(3.0);
+  auto worse = ChooseLowInput(coherent.features, noisy.features, coherent.xy, o);
+  ASSERT_TRUE(worse.ok()) << worse.status();
+  EXPECT_FALSE(worse->use_denoised);
+  EXPECT_GT(worse->morans_i_embedding, worse->morans_i_denoised);
+  EXPECT_EQ(worse->uns.Find("chosen")->str, "embedding");
+  EXPECT_NEAR(worse->uns.Find("morans_i_denoised")->f, worse->morans_i_denoised, 1e-12);
+
+  auto better = ChooseLowInput(noisy.features, coherent.features, coherent.xy, o);
+  ASSERT_TRUE(better.ok()) << better.status();
+  EXPECT_TRUE(better->use_denoised);
+  EXPECT_EQ(better->uns.Find("chosen")->str, "denoised");
+  // A margin larger than the gain keeps the embedding.
+  o.denoised_min_morans_gain = better->morans_i_denoised - better->morans_i_embedding + 0.01;
+  auto margin = ChooseLowInput(noisy.features, coherent.features, coherent.xy, o);
+  ASSERT_TRUE(margin.ok());
+  EXPECT_FALSE(margin->use_denoised);
+
+  o.denoised_input_guard = false;  // the paper's method: always the denoised embedding
+  auto off = ChooseLowInput(coherent.features, noisy.features, coherent.xy, o);
+  ASSERT_TRUE(off.ok());
+  EXPECT_TRUE(off->use_denoised);
+  EXPECT_TRUE(std::isnan(off->morans_i_embedding));
+
+  o.denoised_input_guard = true;
+  auto applied = ChooseLowInput(torch::Tensor(), noisy.features, coherent.xy, o);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_TRUE(applied->use_denoised) << "a model applied: the denoised embedding is the only one";
+  EXPECT_EQ(applied->uns.Find("rule")->str, "model applied");
+  auto rows = ChooseLowInput(coherent.features, noisy.features.slice(0, 0, 10), coherent.xy, o);
+  ASSERT_FALSE(rows.ok());
+  EXPECT_NE(rows.status().message().find("denoised"), std::string::npos);
 }
 
 TEST(IntegrationInputTest, FixedChoicesNeedNoCoordinatesAndAutoFallbackMustBeFixed) {
