@@ -7,7 +7,7 @@
 //                  [--peers 0|1] [--pipeline 0|1] [--threads N] [--keep DIR] [--dump DIR]
 //                  [--spatial-k K] [--feature-k K] [--ensemble M] [--cluster kmeans|mclust|leiden]
 //                  [--integration-epochs E] [--gae-epochs E] [--smooth-hops H]
-//                  [--full 0|1] [--high-input auto|features|embedding|smoothed]
+//                  [--full 0|1] [--noden 0|1] [--high-input auto|features|embedding|smoothed]
 //                  [--min-morans-i I] [--auto-smooth 0|1] [--min-agreement A]
 //
 // Columns (ARI against the family's domains, project ARI = scikit-learn's):
@@ -111,7 +111,7 @@ std::vector<double> PrintProfile(const std::string& family, uint64_t seed, const
 
 struct Settings {
   PipelineOptions base;
-  bool peers = true, pipeline = true, full = true;
+  bool peers = true, pipeline = true, full = true, noden = true;
   std::string keep_dir;  // non-empty: keep the written sections and labels
   // Non-empty: write each run's joint embedding, the domains, both modalities'
   // preprocessed features and the layout graph as .npy (offline rule studies).
@@ -242,16 +242,17 @@ absl::StatusOr<Cell> RunCell(const FamilySpec& f, uint64_t seed, const Settings&
                       ClusterAri(emb, data->domain, ClusterMethod::kKmeans, seed, k),
                       MultivariateMoransI(emb, *lknn), c.denoised,
                       MultivariateMoransI(full->denoised, *lknn));
+        std::fflush(stdout);
       }
     }
     o.kind = JobKind::kIntegrate;
     t0 = Clock::now();
-    auto noden = RunPipeline(m1, m2, o);
+    auto noden = st.noden ? RunPipeline(m1, m2, o) : absl::StatusOr<PipelineResult>(PipelineResult{});
     if (!noden.ok()) return noden.status();
-    c.s_noden = Since(t0);
-    c.noden = metrics::AdjustedRandIndex(data->domain, noden->clusters);
-    if (!dump.empty()) WriteNpy(dump + "noden_joint.npy", noden->joint);
-    c.noden_s1 = PrintProfile(f.name, seed, "noden", ladj, *lknn, noden->joint, data->domain, k)[1];
+    c.s_noden = st.noden ? Since(t0) : NAN;
+    c.noden = st.noden ? metrics::AdjustedRandIndex(data->domain, noden->clusters) : NAN;
+    if (!dump.empty() && st.noden) WriteNpy(dump + "noden_joint.npy", noden->joint);
+    if (st.noden) c.noden_s1 = PrintProfile(f.name, seed, "noden", ladj, *lknn, noden->joint, data->domain, k)[1];
     if (const UnsValue* in = noden->uns.Find("integration_input"); in != nullptr && in->Find("chosen"))
       c.high_input = in->Find("chosen")->str;
   }
@@ -326,6 +327,7 @@ int Main(int argc, char** argv) {
     else if (a == "--integration-epochs") st.base.integration.epochs = std::atoll(next().c_str());
     else if (a == "--gae-epochs") st.base.gae.epochs = std::atoll(next().c_str());
     else if (a == "--full") st.full = next() != "0";  // 0: only the --no-denoise ablation
+    else if (a == "--noden") st.noden = next() != "0";  // 0: only the full method
     else if (a == "--high-input") {
       auto h = ParseHighInput(next());
       if (!h.ok()) { std::fprintf(stderr, "%s\n", std::string(h.status().message()).c_str()); return 2; }
