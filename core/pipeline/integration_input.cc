@@ -10,8 +10,18 @@
 
 namespace candies {
 
+namespace {
+// The layout graph, checked against the rows of the tensor it will score.
+absl::StatusOr<const LayoutGraph*> GraphFor(LazyLayoutGraph& layout_graph, int64_t rows) {
+  if (layout_graph.n_obs() != rows)
+    return absl::InvalidArgumentError(absl::StrCat("obsm[\"spatial\"]: ", layout_graph.n_obs(),
+                                                   " spots, the embedding has ", rows, " rows"));
+  return layout_graph.Get();
+}
+}  // namespace
+
 absl::StatusOr<HighInputChoice> ChooseHighInput(const torch::Tensor& features,
-                                                const std::vector<float>& spatial,
+                                                LazyLayoutGraph& layout_graph,
                                                 const PipelineOptions& options,
                                                 const torch::Device& device) {
   HighInputChoice out;
@@ -32,8 +42,9 @@ absl::StatusOr<HighInputChoice> ChooseHighInput(const torch::Tensor& features,
   if (options.high_input_fallback == HighInput::kAuto)
     return absl::InvalidArgumentError("high_input_fallback: must not be auto");
   const int64_t n = features.size(0);
-  CANDIES_ASSIGN_OR_RETURN(LayoutNeighbours layout, DeriveLayoutNeighbours(spatial, n));
-  CANDIES_ASSIGN_OR_RETURN(KnnResult knn, SpatialKnn(spatial, n, 2, layout.k));
+  CANDIES_ASSIGN_OR_RETURN(const LayoutGraph* g, GraphFor(layout_graph, n));
+  const LayoutNeighbours& layout = g->layout;
+  const KnnResult& knn = g->knn;
   out.uns.Set("layout_k", UnsValue::Int(layout.k));
   out.uns.Set("layout_lattice", UnsValue::Bool(layout.lattice));
   if (want == HighInput::kAuto) {
@@ -56,7 +67,7 @@ absl::StatusOr<HighInputChoice> ChooseHighInput(const torch::Tensor& features,
 
 absl::StatusOr<LowInputChoice> ChooseLowInput(const torch::Tensor& embedding,
                                               const torch::Tensor& denoised,
-                                              const std::vector<float>& spatial,
+                                              LazyLayoutGraph& layout_graph,
                                               const PipelineOptions& options) {
   LowInputChoice out;
   out.uns = UnsValue::Map();
@@ -72,8 +83,8 @@ absl::StatusOr<LowInputChoice> ChooseLowInput(const torch::Tensor& embedding,
     return absl::InvalidArgumentError(absl::StrCat("denoised: ", denoised.size(0),
                                                    " rows, the embedding has ", embedding.size(0)));
   const int64_t n = embedding.size(0);
-  CANDIES_ASSIGN_OR_RETURN(LayoutNeighbours layout, DeriveLayoutNeighbours(spatial, n));
-  CANDIES_ASSIGN_OR_RETURN(KnnResult knn, SpatialKnn(spatial, n, 2, layout.k));
+  CANDIES_ASSIGN_OR_RETURN(const LayoutGraph* g, GraphFor(layout_graph, n));
+  const KnnResult& knn = g->knn;
   out.morans_i_embedding = MultivariateMoransI(embedding, knn);
   out.morans_i_denoised = MultivariateMoransI(denoised, knn);
   // A denoiser should make the noisy modality more coherent across
@@ -88,13 +99,14 @@ absl::StatusOr<LowInputChoice> ChooseLowInput(const torch::Tensor& embedding,
   return out;
 }
 
-absl::StatusOr<JointSmoothing> SmoothJoint(const torch::Tensor& joint, const std::vector<float>& spatial,
+absl::StatusOr<JointSmoothing> SmoothJoint(const torch::Tensor& joint, LazyLayoutGraph& layout_graph,
                                            const PipelineOptions& options, const torch::Device& device,
                                            const ClusterOptions* cluster) {
   JointSmoothing out;
   const int64_t n = joint.size(0);
-  CANDIES_ASSIGN_OR_RETURN(LayoutNeighbours layout, DeriveLayoutNeighbours(spatial, n));
-  CANDIES_ASSIGN_OR_RETURN(KnnResult knn, SpatialKnn(spatial, n, 2, layout.k));
+  CANDIES_ASSIGN_OR_RETURN(const LayoutGraph* g, GraphFor(layout_graph, n));
+  const LayoutNeighbours& layout = g->layout;
+  const KnnResult& knn = g->knn;
   out.uns = UnsValue::Map();
   out.uns.Set("lattice", UnsValue::Bool(layout.lattice));
   out.uns.Set("spacing", UnsValue::Float(layout.spacing));

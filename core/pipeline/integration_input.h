@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/cluster/cluster.h"
+#include "core/graph/layout_graph.h"
 #include "core/io/anndata.h"
 #include "core/pipeline/pipeline.h"
 
@@ -27,13 +28,13 @@ struct HighInputChoice {
 };
 
 // `features`: the high-quality modality's preprocessed features (N x d);
-// `spatial`: N x 2 coordinates. kAuto computes the features' multivariate
+// `layout`: the section's layout graph (read only by kAuto and kSmoothed). kAuto computes the features' multivariate
 // Moran's I over the layout's own neighbourhood (DeriveLayoutNeighbours) and
 // takes the features when it is >= options.high_input_min_morans_i, else
 // options.high_input_fallback. kSmoothed averages the features once over the
 // same neighbourhood (normalised adjacency with self-loops).
 absl::StatusOr<HighInputChoice> ChooseHighInput(const torch::Tensor& features,
-                                                const std::vector<float>& spatial,
+                                                LazyLayoutGraph& layout,
                                                 const PipelineOptions& options,
                                                 const torch::Device& device);
 
@@ -51,7 +52,7 @@ struct LowInputChoice {
 // not encoded) keeps the denoised one.
 absl::StatusOr<LowInputChoice> ChooseLowInput(const torch::Tensor& embedding,
                                               const torch::Tensor& denoised,
-                                              const std::vector<float>& spatial,
+                                              LazyLayoutGraph& layout,
                                               const PipelineOptions& options);
 
 struct JointSmoothing {
@@ -73,7 +74,7 @@ struct JointSmoothing {
 //     not yet stable under averaging.
 // One hop: X <- A X, A the layout's normalised adjacency with self-loops
 // (DeriveLayoutNeighbours, core/graph/layout.h).
-absl::StatusOr<JointSmoothing> SmoothJoint(const torch::Tensor& joint, const std::vector<float>& spatial,
+absl::StatusOr<JointSmoothing> SmoothJoint(const torch::Tensor& joint, LazyLayoutGraph& layout,
                                            const PipelineOptions& options, const torch::Device& device,
                                            const ClusterOptions* cluster = nullptr);
 

@@ -267,6 +267,8 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
   PipelineResult result;
   result.obs_names = a1.obs.index;
   result.spatial = Coords(a1);
+  // The layout's own neighbourhood, built once when a rule first reads it.
+  LazyLayoutGraph layout_graph(result.spatial, n);
   UnsValue uns = UnsValue::Map();
   uns.Set("version", UnsValue::String(CANDIES_VERSION));
   uns.Set("seed", UnsValue::Int(static_cast<int64_t>(options.seed)));
@@ -507,7 +509,7 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
         if (options.keep_trained_model) result.trained_model = trained;
       }
       CANDIES_ASSIGN_OR_RETURN(LowInputChoice lc,
-                               ChooseLowInput(low == 1 ? in1 : in2, result.denoised, result.spatial,
+                               ChooseLowInput(low == 1 ? in1 : in2, result.denoised, layout_graph,
                                               options));
       du.Set("integration_input", std::move(lc.uns));
       uns.Set("denoise", du);
@@ -531,7 +533,7 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
         // trained model too: the model's features and loadings).
         const std::optional<PreprocessedModality>& ph = low == 1 ? p2 : p1;
         CANDIES_ASSIGN_OR_RETURN(HighInputChoice hc,
-                                 ChooseHighInput(ph->features, result.spatial, options, device));
+                                 ChooseHighInput(ph->features, layout_graph, options, device));
         if (hc.features.defined()) (low == 1 ? in2 : in1) = hc.features;
         uns.Set("integration_input", hc.uns);
       }
@@ -555,7 +557,7 @@ absl::StatusOr<PipelineResult> RunPipelineImpl(const ModalityInput& mod1, const 
       result.joint = ir.joint;
       if (options.joint_smoothing_hops > 0 || options.joint_smoothing_auto) {
         CANDIES_ASSIGN_OR_RETURN(JointSmoothing js,
-                                 SmoothJoint(result.joint, result.spatial, options, device, &copts));
+                                 SmoothJoint(result.joint, layout_graph, options, device, &copts));
         result.joint = std::move(js.joint);
         result.clusters = std::move(js.labels);  // empty unless the agreement rule clustered
         uns.Set("layout", std::move(js.uns));

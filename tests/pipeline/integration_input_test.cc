@@ -29,13 +29,18 @@ Section Halves(double noise_sd) {
   return s;
 }
 
+LazyLayoutGraph GraphOf(const Section& s) {
+  return LazyLayoutGraph(s.xy, static_cast<int64_t>(s.xy.size() / 2));
+}
+
 TEST(IntegrationInputTest, AutoKeepsCoherentFeaturesAndFallsBackOnNoisyOnes) {
   PipelineOptions o;
   o.high_input = HighInput::kAuto;
   o.high_input_min_morans_i = 0.3;
   o.high_input_fallback = HighInput::kEmbedding;
   const Section clean = Halves(0.3), noisy = Halves(3.0);
-  auto c = ChooseHighInput(clean.features, clean.xy, o, torch::kCPU);
+  LazyLayoutGraph gc = GraphOf(clean), gn = GraphOf(noisy);
+  auto c = ChooseHighInput(clean.features, gc, o, torch::kCPU);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->chosen, HighInput::kFeatures);
   EXPECT_GT(c->morans_i, 0.3);
@@ -44,7 +49,7 @@ TEST(IntegrationInputTest, AutoKeepsCoherentFeaturesAndFallsBackOnNoisyOnes) {
   EXPECT_EQ(c->uns.Find("chosen")->str, "features");
   EXPECT_EQ(c->uns.Find("layout_k")->i, 4) << "a square grid's own neighbourhood";
 
-  auto d = ChooseHighInput(noisy.features, noisy.xy, o, torch::kCPU);
+  auto d = ChooseHighInput(noisy.features, gn, o, torch::kCPU);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->chosen, HighInput::kEmbedding);
   EXPECT_LT(d->morans_i, 0.3);
@@ -56,7 +61,8 @@ TEST(IntegrationInputTest, SmoothedAveragesOverTheLayoutNeighbourhood) {
   PipelineOptions o;
   o.high_input = HighInput::kSmoothed;
   const Section s = Halves(1.0);
-  auto c = ChooseHighInput(s.features, s.xy, o, torch::kCPU);
+  LazyLayoutGraph g = GraphOf(s);
+  auto c = ChooseHighInput(s.features, g, o, torch::kCPU);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->chosen, HighInput::kSmoothed);
   auto knn = SpatialKnn(s.xy, s.features.size(0), 2, 4);
@@ -78,7 +84,8 @@ TEST(IntegrationInputTest, SmoothJointHopsWhileTheClusteringStillMoves) {
   co.n_clusters = 2;
   co.seed = 3;
   const Section clean = Halves(0.2);
-  auto c = SmoothJoint(clean.features, clean.xy, o, torch::kCPU, &co);
+  LazyLayoutGraph g = GraphOf(clean);  // every section here has clean's layout
+  auto c = SmoothJoint(clean.features, g, o, torch::kCPU, &co);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->hops, 0);
   EXPECT_TRUE(torch::equal(c->joint, clean.features));
@@ -94,7 +101,7 @@ TEST(IntegrationInputTest, SmoothJointHopsWhileTheClusteringStillMoves) {
   torch::manual_seed(5);
   noise.features = torch::randn({noise.features.size(0), 8});
   co.n_clusters = 4;
-  auto d = SmoothJoint(noise.features, noise.xy, o, torch::kCPU, &co);
+  auto d = SmoothJoint(noise.features, g, o, torch::kCPU, &co);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->hops, o.joint_smoothing_max_auto_hops);
   const auto& ag = d->uns.Find("agreements")->floats;
@@ -105,7 +112,7 @@ TEST(IntegrationInputTest, SmoothJointHopsWhileTheClusteringStillMoves) {
   EXPECT_EQ(d->labels, after->labels);
 
   // Without cluster options (or with the agreement off) only Moran's I decides.
-  auto e = SmoothJoint(noise.features, noise.xy, o, torch::kCPU);
+  auto e = SmoothJoint(noise.features, g, o, torch::kCPU);
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(e->hops, 0);
   EXPECT_TRUE(e->labels.empty());
@@ -117,49 +124,79 @@ TEST(IntegrationInputTest, SmoothJointHopsWhileTheClusteringStillMoves) {
 TEST(IntegrationInputTest, LowInputKeepsTheEmbeddingWhenDenoisingLowersCoherence) {
   PipelineOptions o;
   const Section coherent = Halves(0.3), noisy = Halves(3.0);
-  auto worse = ChooseLowInput(coherent.features, noisy.features, coherent.xy, o);
+  LazyLayoutGraph g = GraphOf(coherent);  // both sections share the layout
+  auto worse = ChooseLowInput(coherent.features, noisy.features, g, o);
   ASSERT_TRUE(worse.ok()) << worse.status();
   EXPECT_FALSE(worse->use_denoised);
   EXPECT_GT(worse->morans_i_embedding, worse->morans_i_denoised);
   EXPECT_EQ(worse->uns.Find("chosen")->str, "embedding");
   EXPECT_NEAR(worse->uns.Find("morans_i_denoised")->f, worse->morans_i_denoised, 1e-12);
 
-  auto better = ChooseLowInput(noisy.features, coherent.features, coherent.xy, o);
+  auto better = ChooseLowInput(noisy.features, coherent.features, g, o);
   ASSERT_TRUE(better.ok()) << better.status();
   EXPECT_TRUE(better->use_denoised);
   EXPECT_EQ(better->uns.Find("chosen")->str, "denoised");
   // A margin larger than the gain keeps the embedding.
   o.denoised_min_morans_gain = better->morans_i_denoised - better->morans_i_embedding + 0.01;
-  auto margin = ChooseLowInput(noisy.features, coherent.features, coherent.xy, o);
+  auto margin = ChooseLowInput(noisy.features, coherent.features, g, o);
   ASSERT_TRUE(margin.ok());
   EXPECT_FALSE(margin->use_denoised);
 
   o.denoised_input_guard = false;  // the paper's method: always the denoised embedding
-  auto off = ChooseLowInput(coherent.features, noisy.features, coherent.xy, o);
+  auto off = ChooseLowInput(coherent.features, noisy.features, g, o);
   ASSERT_TRUE(off.ok());
   EXPECT_TRUE(off->use_denoised);
   EXPECT_TRUE(std::isnan(off->morans_i_embedding));
 
   o.denoised_input_guard = true;
-  auto applied = ChooseLowInput(torch::Tensor(), noisy.features, coherent.xy, o);
+  auto applied = ChooseLowInput(torch::Tensor(), noisy.features, g, o);
   ASSERT_TRUE(applied.ok()) << applied.status();
   EXPECT_TRUE(applied->use_denoised) << "a model applied: the denoised embedding is the only one";
   EXPECT_EQ(applied->uns.Find("rule")->str, "model applied");
-  auto rows = ChooseLowInput(coherent.features, noisy.features.slice(0, 0, 10), coherent.xy, o);
+  auto rows = ChooseLowInput(coherent.features, noisy.features.slice(0, 0, 10), g, o);
   ASSERT_FALSE(rows.ok());
   EXPECT_NE(rows.status().message().find("denoised"), std::string::npos);
+}
+
+// One job, one layout graph: the three rules read the same graph, built once,
+// and a tensor whose rows do not match the coordinates is refused by name.
+TEST(IntegrationInputTest, TheRulesShareOneLayoutGraph) {
+  const Section coherent = Halves(0.3), noisy = Halves(3.0);
+  LazyLayoutGraph g = GraphOf(coherent);
+  PipelineOptions o;
+  o.high_input = HighInput::kAuto;
+  o.high_input_fallback = HighInput::kSmoothed;
+  ASSERT_TRUE(ChooseHighInput(noisy.features, g, o, torch::kCPU).ok());
+  ASSERT_TRUE(ChooseLowInput(noisy.features, coherent.features, g, o).ok());
+  ASSERT_TRUE(SmoothJoint(coherent.features, g, o, torch::kCPU).ok());
+  EXPECT_EQ(g.builds(), 1);
+  auto short_rows = SmoothJoint(coherent.features.slice(0, 0, 100), g, o, torch::kCPU);
+  ASSERT_FALSE(short_rows.ok());
+  EXPECT_NE(short_rows.status().message().find("obsm[\"spatial\"]"), std::string::npos)
+      << short_rows.status();
+  // A layout that cannot give a graph fails every rule that needs it, once.
+  LazyLayoutGraph two({0, 0, 1, 1}, 2);
+  auto e1 = ChooseHighInput(noisy.features.slice(0, 0, 2), two, o, torch::kCPU);
+  auto e2 = ChooseLowInput(noisy.features.slice(0, 0, 2), coherent.features.slice(0, 0, 2), two, o);
+  ASSERT_FALSE(e1.ok());
+  ASSERT_FALSE(e2.ok());
+  EXPECT_EQ(e1.status(), e2.status());
+  EXPECT_EQ(two.builds(), 1);
 }
 
 TEST(IntegrationInputTest, FixedChoicesNeedNoCoordinatesAndAutoFallbackMustBeFixed) {
   const Section s = Halves(1.0);
   PipelineOptions o;
   o.high_input = HighInput::kEmbedding;
-  auto e = ChooseHighInput(s.features, {}, o, torch::kCPU);
+  LazyLayoutGraph none({}, s.features.size(0));  // no coordinates at all
+  auto e = ChooseHighInput(s.features, none, o, torch::kCPU);
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_FALSE(e->features.defined());
+  EXPECT_EQ(none.builds(), 0) << "a fixed choice never reads the layout";
   o.high_input = HighInput::kAuto;
   o.high_input_fallback = HighInput::kAuto;
-  auto bad = ChooseHighInput(s.features, s.xy, o, torch::kCPU);
+  LazyLayoutGraph g = GraphOf(s);
+  auto bad = ChooseHighInput(s.features, g, o, torch::kCPU);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("high_input_fallback"), std::string::npos);
 }

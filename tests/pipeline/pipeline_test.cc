@@ -186,7 +186,9 @@ TEST(PipelineTest, IntegrationTakesTheHighQualityFeaturesByDefault) {
         ASSERT_FALSE(ag->floats.empty());
         EXPECT_GE(ag->floats.back(), o.joint_smoothing_min_agreement);
       }
-      if (hops == 0) EXPECT_GE(lu->Find("morans_i_before")->f, o.joint_smoothing_min_morans_i);
+      if (hops == 0) {
+        EXPECT_GE(lu->Find("morans_i_before")->f, o.joint_smoothing_min_morans_i);
+      }
       // The labels the rule computed are the job's clusters: the same
       // clustering of the final embedding.
       ClusterOptions co = o.cluster;
@@ -205,7 +207,9 @@ TEST(PipelineTest, IntegrationTakesTheHighQualityFeaturesByDefault) {
     EXPECT_NEAR(MultivariateMoransI(ir->joint, *lk), lu->Find("morans_i_before")->f, 1e-4);
     auto a = NormalizedAdjacency(*lk, n, torch::kCPU);
     for (int64_t h = 0; h < hops; ++h) joint = torch::mm(a, joint);
-    if (hops > 0) ASSERT_FALSE(torch::equal(joint, ir->joint));
+    if (hops > 0) {
+      ASSERT_FALSE(torch::equal(joint, ir->joint));
+    }
     EXPECT_TRUE(torch::equal(joint, r->joint));
   }
 }

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "core/graph/layout_graph.h"
+
 namespace candies {
 namespace {
 
@@ -119,6 +121,28 @@ TEST(Graph, MultivariateMoransISeparatesNoiseFromSpatialSignal) {
   EXPECT_GT(i_signal, 0.95);
   EXPECT_NEAR(i_mixed, 0.5 * i_signal, 0.06);
   EXPECT_EQ(MultivariateMoransI(torch::ones({n, 3}), *knn), 0.0) << "constant features: no variance";
+}
+
+
+// The lazy layout graph is DeriveLayoutNeighbours' k and a spatial kNN of that
+// k, built on the first Get() only.
+TEST(Graph, LazyLayoutGraphBuildsTheLayoutsOwnKnnOnce) {
+  std::vector<float> xy;
+  for (int r = 0; r < 10; ++r)
+    for (int c = 0; c < 10; ++c) xy.insert(xy.end(), {float(c), float(r)});
+  LazyLayoutGraph g(xy, 100);
+  EXPECT_EQ(g.builds(), 0);
+  auto first = g.Get();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE((*first)->layout.lattice);
+  EXPECT_EQ((*first)->layout.k, 4) << "a square grid's own neighbourhood";
+  auto direct = SpatialKnn(xy, 100, 2, 4);
+  ASSERT_TRUE(direct.ok());
+  EXPECT_EQ((*first)->knn.neighbors, direct->neighbors);
+  auto again = g.Get();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *first) << "the same graph, not a rebuild";
+  EXPECT_EQ(g.builds(), 1);
 }
 
 }  // namespace
