@@ -9,6 +9,7 @@
 //                  [--integration-epochs E] [--gae-epochs E] [--smooth-hops H]
 //                  [--full 0|1] [--noden 0|1] [--high-input auto|features|embedding|smoothed]
 //                  [--min-morans-i I] [--auto-smooth 0|1] [--min-agreement A]
+//                  [--selection 0|1]
 //
 // Columns (ARI against the family's domains, project ARI = scikit-learn's):
 //   full      candies, fast preset, kind full (denoise + integrate)
@@ -45,6 +46,8 @@
 #include "core/graph/layout.h"
 #include "core/io/h5ad.h"
 #include "core/metrics/metrics.h"
+#include "core/models/gae.h"
+#include "core/pipeline/modality_selection.h"
 #include "core/pipeline/pipeline.h"
 #include "core/preprocess/preprocess.h"
 #include "core/runtime/runtime.h"
@@ -112,6 +115,9 @@ std::vector<double> PrintProfile(const std::string& family, uint64_t seed, const
 struct Settings {
   PipelineOptions base;
   bool peers = true, pipeline = true, full = true, noden = true;
+  // Print a `select` line: both GAE embeddings' unsupervised quality scores
+  // (the pipeline's SelectLowQuality) beside their k-means ARIs.
+  bool selection = false;
   std::string keep_dir;  // non-empty: keep the written sections and labels
   // Non-empty: write each run's joint embedding, the domains, both modalities'
   // preprocessed features and the layout graph as .npy (offline rule studies).
@@ -172,6 +178,38 @@ double RunPeer(const FamilySpec& f, const FamilyData& d, const std::string& dir,
   return metrics::AdjustedRandIndex(d.domain, metrics::EncodeLabels(pred));
 }
 
+// The unsupervised quality scores the pipeline's selection computes on both
+// modalities' GAE embeddings (trained as the pipeline trains them), beside
+// each embedding's k-means ARI: how far apart the two modalities are.
+absl::Status ProbeSelection(const FamilySpec& f, uint64_t seed, const PipelineOptions& o,
+                            const PreprocessedModality& p1, const PreprocessedModality& p2,
+                            const torch::Tensor& adj, const KnnResult& knn,
+                            const std::vector<int32_t>& truth) {
+  SeedEverything(seed);
+  auto gae = [&](const PreprocessedModality& p) {
+    const bool rna = p.kind == ModalityKind::kRna;
+    return TrainGae(p.features, rna ? p.counts : torch::Tensor(), adj,
+                    rna ? o.gae.rna_latent : o.gae.latent, o.gae, torch::kCPU, "gae");
+  };
+  auto g1 = gae(p1);
+  if (!g1.ok()) return g1.status();
+  auto g2 = gae(p2);
+  if (!g2.ok()) return g2.status();
+  ClusterOptions co = o.cluster;
+  co.n_clusters = f.n_domains;
+  co.seed = seed;
+  auto sc = SelectLowQuality(g1->embedding, g2->embedding, co, o.selection_method, {},
+                             knn.neighbors, knn.k);
+  if (!sc.ok()) return sc.status();
+  std::printf("select  %-20s %2lu | score1 %.3f score2 %.3f gap %.3f low mod%d | ari1 %.3f ari2 %.3f\n",
+              f.name.c_str(), static_cast<unsigned long>(seed), sc->score1, sc->score2,
+              std::abs(sc->score1 - sc->score2), sc->low,
+              metrics::AdjustedRandIndex(truth, sc->labels1),
+              metrics::AdjustedRandIndex(truth, sc->labels2));
+  std::fflush(stdout);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Cell> RunCell(const FamilySpec& f, uint64_t seed, const Settings& st) {
   auto data = SimulateFamily(f, seed);
   if (!data.ok()) return data.status();
@@ -217,6 +255,10 @@ absl::StatusOr<Cell> RunCell(const FamilySpec& f, uint64_t seed, const Settings&
   }
   c.mi1 = MultivariateMoransI(p1->features, *lknn);
   c.mi2 = MultivariateMoransI(p2->features, *lknn);
+  if (st.selection) {
+    auto ps = ProbeSelection(f, seed, o, *p1, *p2, adj, *knn, data->domain);
+    if (!ps.ok()) return ps;
+  }
   if (st.pipeline) {
     ModalityInput m1{f.mod1.kind, KindOf(f.mod1.kind), a1}, m2{f.mod2.kind, KindOf(f.mod2.kind), a2};
     o.kind = JobKind::kFull;
@@ -328,6 +370,7 @@ int Main(int argc, char** argv) {
     else if (a == "--gae-epochs") st.base.gae.epochs = std::atoll(next().c_str());
     else if (a == "--full") st.full = next() != "0";  // 0: only the --no-denoise ablation
     else if (a == "--noden") st.noden = next() != "0";  // 0: only the full method
+    else if (a == "--selection") st.selection = next() != "0";
     else if (a == "--high-input") {
       auto h = ParseHighInput(next());
       if (!h.ok()) { std::fprintf(stderr, "%s\n", std::string(h.status().message()).c_str()); return 2; }
