@@ -13,31 +13,21 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/cluster/cluster.h"
+#include "core/models/ntxent.h"
 #include "core/util/status_macros.h"
 
 namespace candies {
 
 torch::Tensor NtXent(const torch::Tensor& z1, const torch::Tensor& z2, double temperature) {
-  const int64_t n = z1.size(0);
-  auto f = torch::nn::functional::normalize(
-      torch::cat({z1, z2}, 0), torch::nn::functional::NormalizeFuncOptions().dim(1));
-  auto logits = torch::mm(f, f.t()) / temperature;  // 2N x 2N
-  // Exclude each anchor's self-similarity from the softmax denominator.
-  auto eye = torch::eye(2 * n, torch::TensorOptions().dtype(torch::kBool).device(f.device()));
-  logits = logits.masked_fill(eye, -std::numeric_limits<float>::infinity());
-  auto idx = torch::arange(2 * n, torch::TensorOptions().dtype(torch::kLong).device(f.device()));
-  auto partner = torch::remainder(idx + n, 2 * n);
-  return torch::nn::functional::cross_entropy(logits, partner);
+  return NtXentBatched(z1.unsqueeze(0), z2.unsqueeze(0), temperature).squeeze(0);
 }
 
 torch::Tensor NtXentBatched(const torch::Tensor& z1, const torch::Tensor& z2, double temperature) {
-  // One member at a time: these are large products, not per-operator overhead,
-  // and one member's 2N x 2N matrices stay under glibc's largest mmap threshold
-  // (32 MiB) up to N ~ 1,400, where M of them side by side would be mapped and
-  // unmapped (page faults) on every allocation.
-  std::vector<torch::Tensor> losses;
-  for (int64_t k = 0; k < z1.size(0); ++k) losses.push_back(NtXent(z1[k], z2[k], temperature));
-  return torch::stack(losses);
+  // The fused loss (core/models/ntxent.h) goes member by member and block by
+  // block through one buffer: no member's 2N x 2N matrix is ever held whole.
+  auto f = torch::nn::functional::normalize(
+      torch::cat({z1, z2}, 1), torch::nn::functional::NormalizeFuncOptions().dim(2));
+  return FusedNtXent(f, temperature);
 }
 
 torch::Tensor NtXentMinibatchedBatched(const torch::Tensor& z1, const torch::Tensor& z2,
