@@ -10,8 +10,11 @@
 //                 [--high-input auto|features|embedding|smoothed] [--protein-noise-sd SD]
 //                 [--device cpu|cuda|auto] [--bf16]   (--bf16: the denoiser's bf16 autocast, CUDA only)
 //                 [--grid G]   (spots per simulated tile side, 36; the GPU check's CPU smoke uses 12)
+// With --n-spots it also prints the integration's loss curve in brief (to compare two
+// builds on one seed) and each stage's process CPU seconds (user + sys).
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -43,7 +46,19 @@ struct Row {
   int errors = 0, boundary_errors = 0;  // integrated: spots off their cluster's majority domain
   std::map<std::string, double> seconds;
   std::string low;
+  std::vector<double> integrate_losses;  // the integration's progress losses, in report order
+  // Process CPU seconds (user + sys, all threads) at each stage's first and
+  // last progress event: a stage's CPU time on a loaded machine, where its
+  // wall seconds mostly measure the load.
+  std::map<std::string, std::pair<double, double>> cpu_at_events;
 };
+
+double ProcessCpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec * 1e-6; };
+  return s(ru.ru_utime) + s(ru.ru_stime);
+}
 
 // Spots whose cluster's majority domain is not their own, and how many of
 // them touch another domain (4-neighbourhood on the simulator's grid).
@@ -119,7 +134,14 @@ absl::StatusOr<Row> RunOne(const SimulatorOptions& so, const PipelineOptions& ba
     row.naive = NaiveBaseline(*p1, *p2, adj, sim->domain, so.seed);
   }
   if (baselines_only) return row;
-  auto r = RunPipeline({"rna", ModalityKind::kRna, rna}, {"prot", ModalityKind::kProtein, prot}, o);
+  auto record = [&row](const ProgressEvent& e) {
+    if (e.stage == "integrate" && std::isfinite(e.loss)) row.integrate_losses.push_back(e.loss);
+    const double cpu = ProcessCpuSeconds();
+    auto [it, first] = row.cpu_at_events.try_emplace(e.stage, cpu, cpu);
+    if (!first) it->second.second = cpu;
+  };
+  auto r = RunPipeline({"rna", ModalityKind::kRna, rna}, {"prot", ModalityKind::kProtein, prot}, o,
+                       record);
   if (!r.ok()) return r.status();
   row.integrated = metrics::AdjustedRandIndex(sim->domain, r->clusters);
   CountErrors(sim->domain, r->clusters, r->spatial, &row.errors, &row.boundary_errors);
@@ -138,6 +160,22 @@ double PeakRssMiB() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_maxrss / 1024.0;
+}
+
+// The integration's loss curve in brief (events interleave the members epoch
+// by epoch): count, the first and last `members` values, and the mean, so two
+// builds' runs of the same seed can be compared.
+void PrintIntegrateLosses(const std::vector<double>& losses, int64_t members) {
+  const size_t m = static_cast<size_t>(std::max<int64_t>(1, members));
+  double sum = 0;
+  for (double l : losses) sum += l;
+  std::printf("integrate losses: %zu events, mean %.7f, first", losses.size(),
+              losses.empty() ? NAN : sum / static_cast<double>(losses.size()));
+  for (size_t i = 0; i < std::min(m, losses.size()); ++i) std::printf(" %.7f", losses[i]);
+  std::printf(", last");
+  for (size_t i = losses.size() - std::min(m, losses.size()); i < losses.size(); ++i)
+    std::printf(" %.7f", losses[i]);
+  std::printf("\n");
 }
 
 // Peak RSS, and on a CUDA device the allocator's peak (scripts/gpu-check.sh reads both).
@@ -242,6 +280,10 @@ int Main(int argc, char** argv) {
     auto r = RunOne(so, o, false);
     if (!r.ok()) { std::fprintf(stderr, "%s\n", std::string(r.status().message()).c_str()); return 1; }
     std::printf("integrated ARI %.4f  low %s\n", r->integrated, r->low.c_str());
+    PrintIntegrateLosses(r->integrate_losses, o.integration.ensemble);
+    for (const auto& [stage, cpu] : r->cpu_at_events)
+      std::printf("  %-12s %8.2f CPU s between its first and last progress event\n", stage.c_str(),
+                  cpu.second - cpu.first);
     for (const auto& [k, v] : r->seconds) std::printf("  %-12s %8.2f s\n", k.c_str(), v);
     PrintPeakMemory();
     return 0;

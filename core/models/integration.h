@@ -37,9 +37,11 @@ struct IntegrationOptions {
   // ensemble"). 1 is the authors' single network.
   int64_t ensemble = 1;
   // The members are trained together in groups whose NT-Xent similarity
-  // matrices (members x chunks x (2 chunk)^2 floats, held for the backward pass)
-  // fit in this many bytes; at least one member per group. Only memory and
-  // speed depend on it, not the result (MembersTrainedTogether).
+  // matrices (members x chunks x (2 chunk)^2 floats) would fit in this many
+  // bytes; at least one member per group. Only memory and speed depend on it,
+  // not the result (MembersTrainedTogether). The bound was sized for the
+  // unfused loss, which held those matrices for the backward pass; the fused
+  // one (core/models/ntxent.h) holds none, so it is now conservative.
   int64_t batched_members_bytes = int64_t{1} << 30;
 };
 
