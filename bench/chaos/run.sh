@@ -81,14 +81,16 @@ fresh() {
   return 1
 }
 writing_result() { fresh "$dir"/data/results/*.tmp* "$dir"/data/results/*.pictures/*.tmp*; }
-saving_model() { fresh "$dir"/data/models/*.tmp.*; }
+# A model folder being written, or just renamed into place (the job has not
+# reported yet).
+saving_model() { fresh "$dir"/data/models/*; }
 
 # wait_for MOMENT TIMEOUT_MS: until the moment is seen (true) or the time is up.
 wait_for() {
   local moment=$1 left=$2 step=10
   while [ "$left" -gt 0 ]; do
     case "$moment" in
-      upload) uploading && return 0;;
+      transfer) { uploading || fetching; } && return 0;;
       result) writing_result && return 0;;
       model) saving_model && return 0;;
       job) step=100; [ -n "$(children candies-worker)" ] && return 0;;
@@ -107,7 +109,7 @@ for round in $(seq 1 "$kills"); do
   kill -0 "$pid" 2>/dev/null || fail "round $round: candiesd died without being killed"
   touch "$round_ref"
   r=$((RANDOM % 100))
-  if [ $r -lt 20 ]; then moment=upload timeout=15000
+  if [ $r -lt 20 ]; then moment=transfer timeout=15000
   elif [ $r -lt 50 ]; then moment=job timeout=15000
   elif [ $r -lt 70 ]; then moment=result timeout=25000
   elif [ $r -lt 80 ]; then moment=model timeout=25000
@@ -120,7 +122,7 @@ for round in $(seq 1 "$kills"); do
   # Land at different phases: right away for the short result/model writes,
   # up to 0.4 s into an upload, up to 3 s into a job.
   case "$moment" in
-    upload) nap "$(rand 0 400)";;
+    transfer) nap "$(rand 0 400)";;
     job|random) nap "$(rand 0 3000)";;
   esac
   workers_now=$(children candies-worker)
