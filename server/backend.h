@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "core/util/job_options.h"
 #include "core/util/progress.h"
 
@@ -41,7 +42,14 @@ struct JobSpec {
   Preset preset = Preset::kFast;
   uint64_t seed = 0;
   std::string labels_key;
+  // Where the job runs: the device of the scheduler's slot it took
+  // (server/device_slots.h), "cpu" | "cuda:N", or without device-slots the
+  // daemon's `device` ("auto" | "cpu" | "cuda" | "cuda:N").
   std::string device = "auto";
+  // When the job must be done (the scheduler sets it from SubmitJob's
+  // deadline_seconds; InfiniteFuture = none). executor = slurm asks for no
+  // more --time than is left.
+  absl::Time deadline = absl::InfiniteFuture();
   std::optional<ClusterMethod> cluster_method;  // none: the preset's
   int threads = 0;          // CPU threads for this job (0: backend default)
   std::string result_path;  // where the backend writes the result .h5ad

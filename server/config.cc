@@ -1,12 +1,14 @@
 #include "server/config.h"
 
 #include <fstream>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/util/status_macros.h"
+#include "server/slurm_time.h"
 
 namespace candies::server {
 namespace {
@@ -89,6 +91,10 @@ absl::Status Apply(DaemonConfig& c, const std::string& key, const std::string& v
     return num(&c.read_max_group_members);
   } else if (key == "device") {
     c.device = value;
+  } else if (key == "device-slots") {
+    absl::StatusOr<std::vector<DeviceSlotGroup>> slots = ParseDeviceSlots(value);
+    if (!slots.ok()) return absl::InvalidArgumentError(absl::StrCat(where, slots.status().message()));
+    c.device_slots = *std::move(slots);
   } else if (key == "executor") {
     if (value != "process" && value != "thread" && value != "slurm") {
       return absl::InvalidArgumentError(
@@ -99,7 +105,8 @@ absl::Status Apply(DaemonConfig& c, const std::string& key, const std::string& v
     CANDIES_RETURN_IF_ERROR(chars("A-Za-z0-9_.,-", absl::StrCat(kWord, kPunct, ",")));
     (key == "slurm-partition" ? c.slurm_partition : c.slurm_account) = value;
   } else if (key == "slurm-time-limit") {
-    CANDIES_RETURN_IF_ERROR(chars("0-9, ':' and '-' (MINUTES or [D-]HH:MM:SS)", "0123456789:-"));
+    absl::StatusOr<int64_t> seconds = ParseSlurmTime(value);
+    if (!seconds.ok()) return absl::InvalidArgumentError(absl::StrCat(where, key, ": ", seconds.status().message()));
     c.slurm_time_limit = value;
   } else if (key == "slurm-memory") {
     // Digits and one unit: what sbatch --mem takes.
@@ -182,7 +189,7 @@ absl::Status Apply(DaemonConfig& c, const std::string& key, const std::string& v
   return absl::OkStatus();
 }
 
-absl::Status ApplyFile(DaemonConfig& c, const std::string& path) {
+absl::Status ApplyFile(DaemonConfig& c, const std::string& path, std::set<std::string>* keys) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("--config: cannot read ", path));
   std::string line;
@@ -199,6 +206,7 @@ absl::Status ApplyFile(DaemonConfig& c, const std::string& path) {
     const std::string key(absl::StripAsciiWhitespace(t.substr(0, eq)));
     const std::string value(absl::StripAsciiWhitespace(t.substr(eq + 1)));
     CANDIES_RETURN_IF_ERROR(Apply(c, key, value, where));
+    keys->insert(key);
   }
   return absl::OkStatus();
 }
@@ -209,6 +217,7 @@ std::string DaemonUsage() {
   return "usage: candiesd [--listen 127.0.0.1:50051] [--metrics-listen 127.0.0.1:9464]\n"
          "  [--data-dir ./candies-data] [--config FILE] [--workers 1] [--max-queue 1000]\n"
          "  [--max-upload-bytes 4294967296] [--allowed-dir DIR]... [--device auto]\n"
+         "  [--device-slots 'cuda:0=1, cpu=2' (instead of --workers/--device)]\n"
          "  [--max-queued-per-owner 100] [--max-dataset-bytes-per-owner 68719476736]\n"
                   "  [--max-obs-columns 64] [--model-memory-budget 4294967296] [--max-attempts 2]\n"
          "  [--validator PATH] [--validate-max-memory-bytes 8589934592] [--validate-cpu-seconds 300]\n"
@@ -253,8 +262,9 @@ absl::StatusOr<DaemonConfig> ParseDaemonConfig(const std::vector<std::string>& a
     }
   }
   DaemonConfig c;
+  std::set<std::string> keys;  // every key given, in the file or as a flag
   for (const auto& [k, v] : kv) {
-    if (k == "config") CANDIES_RETURN_IF_ERROR(ApplyFile(c, v));
+    if (k == "config") CANDIES_RETURN_IF_ERROR(ApplyFile(c, v, &keys));
   }
   bool flag_allowed = false, flag_admins = false;
   for (const auto& [k, v] : kv) {
@@ -269,8 +279,22 @@ absl::StatusOr<DaemonConfig> ParseDaemonConfig(const std::vector<std::string>& a
       flag_admins = true;
     }
     CANDIES_RETURN_IF_ERROR(Apply(c, k, v, "--"));
+    keys.insert(k);
+  }
+  if (keys.count("device-slots") != 0) {
+    for (const char* old_key : {"workers", "device"}) {
+      if (keys.count(old_key) != 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "device-slots: replaces ", old_key, " (the jobs at once per device); set one or the other"));
+      }
+    }
   }
   return c;
+}
+
+std::vector<DeviceSlotGroup> EffectiveDeviceSlots(const DaemonConfig& c) {
+  if (!c.device_slots.empty()) return c.device_slots;
+  return {DeviceSlotGroup{c.device, c.workers}};
 }
 
 bool IsLoopbackAddress(const std::string& host_port) {

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "server/device_slots.h"
 
 namespace candies::server {
 
@@ -16,7 +17,7 @@ struct DaemonConfig {
   std::string listen = "127.0.0.1:50051";         // gRPC address; port 0 = pick a free one
   std::string metrics_listen = "127.0.0.1:9464";  // Prometheus /metrics; "" = off
   std::string data_dir = "./candies-data";        // database, datasets, results
-  int workers = 1;                                // jobs running at once
+  int workers = 1;                                // jobs running at once (no device-slots)
   int max_queue = 1000;                           // queued jobs; more is RESOURCE_EXHAUSTED
   int64_t max_upload_bytes = int64_t{4} << 30;    // X bytes (float32) of one upload
   int max_queued_per_owner = 100;                 // one owner's queued jobs
@@ -24,7 +25,10 @@ struct DaemonConfig {
   int max_obs_columns = 64;                       // extra obs columns of one upload
   int64_t model_memory_budget = int64_t{4} << 30;  // resident trained models, bytes
   std::vector<std::string> allowed_dirs;          // RegisterDataset roots (repeatable)
-  std::string device = "auto";                    // auto | cpu | cuda | cuda:N
+  std::string device = "auto";                    // auto | cpu | cuda | cuda:N (no device-slots)
+  // Jobs at once per device ("cuda:0=1, cuda:1=1, cpu=2"; server/device_slots.h);
+  // empty: `workers` slots of `device`. Setting it with workers or device is an error.
+  std::vector<DeviceSlotGroup> device_slots;
   // Where jobs run (docs/SERVICE.md, "Workers"): "process" = each job in its
   // own candies-worker process (the daemon survives any job); "slurm" = each
   // job a Slurm batch job running candies-worker on a cluster node (docs/SERVICE.md,
@@ -88,6 +92,8 @@ struct DaemonConfig {
 // authentication is configured, dev mode listens on loopback only. Errors
 // name the key.
 absl::Status ValidateDaemonConfig(const DaemonConfig& c);
+// The scheduler's slots: device-slots, or `workers` slots of `device`.
+std::vector<DeviceSlotGroup> EffectiveDeviceSlots(const DaemonConfig& c);
 // "127.0.0.1:50051", "[::1]:0", "localhost:9" are loopback; "0.0.0.0:1" is not.
 bool IsLoopbackAddress(const std::string& host_port);
 

@@ -126,7 +126,7 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
   opt.max_upload_bytes = config.max_upload_bytes;
   opt.allowed_dirs = config.allowed_dirs;
   opt.device = config.device;
-  opt.scheduler.workers = config.workers;
+  opt.scheduler.slots = EffectiveDeviceSlots(config);
   opt.scheduler.max_queue = config.max_queue;
   opt.max_queued_per_owner = config.max_queued_per_owner;
   opt.max_dataset_bytes_per_owner = config.max_dataset_bytes_per_owner;
@@ -211,7 +211,7 @@ int RunDaemon(const DaemonConfig& config, JobBackend* backend) {
            {"metrics", http_address},
            {"http_api", config.http_api && http != nullptr ? "on" : "off"},
            {"data_dir", config.data_dir},
-           {"workers", absl::StrCat(config.workers)},
+           {"device_slots", FormatDeviceSlots(EffectiveDeviceSlots(config))},
            {"tls", config.tls_cert.empty() ? "off" : (config.tls_client_ca.empty() ? "on" : "mtls")},
            {"tokens", config.token_file.empty() ? "off" : "on"},
            {"dev_mode", config.insecure_dev_mode ? "on" : "off"},

@@ -35,7 +35,7 @@ JobTracker::JobTracker(Store* store, Metrics* metrics, ModelRegistry* models)
 
 SchedulerListener JobTracker::Listener() {
   SchedulerListener l;
-  l.on_start = [this](const std::string& id) { OnStart(id); };
+  l.on_start = [this](const std::string& id, const std::string& device) { OnStart(id, device); };
   l.on_progress = [this](const std::string& id, const ProgressEvent& e) { OnProgress(id, e); };
   l.on_finish = [this](const std::string& id, FinalState s, const std::string& d, double t) {
     OnFinish(id, s, d, t);
@@ -55,14 +55,16 @@ void JobTracker::UpdateGauges() {
   metrics_->Refresh();
 }
 
-void JobTracker::OnStart(const std::string& id) {
+void JobTracker::OnStart(const std::string& id, const std::string& device) {
   auto job = store_->GetJob(id);
   if (job.ok()) {
     job->set_state(v1::JOB_STATE_RUNNING);
     job->set_started_unix(NowUnix());
+    job->set_device(device);
     (void)store_->PutJob(*job);
     LogLine("info", "job started",
-            {{"job", id}, {"owner", job->owner()}, {"attempt", absl::StrCat(job->attempt())}});
+            {{"job", id}, {"owner", job->owner()}, {"attempt", absl::StrCat(job->attempt())},
+             {"device", device}});
   }
   {
     absl::MutexLock lock(&mu_);

@@ -50,7 +50,7 @@ class JobTracker {
     uint64_t version = 0;
     absl::Time stage_started;  // for the stage duration histogram
   };
-  void OnStart(const std::string& id);
+  void OnStart(const std::string& id, const std::string& device);
   void OnProgress(const std::string& id, const ProgressEvent& e);
   void OnFinish(const std::string& id, FinalState state, const std::string& detail,
                 double seconds);

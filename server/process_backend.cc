@@ -8,11 +8,14 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 #include "core/util/subprocess.h"
+#include "server/device_slots.h"
 #include "server/worker_protocol.h"
 
 namespace candies::server {
@@ -73,6 +76,13 @@ absl::StatusOr<std::shared_ptr<const ResidentModel>> ProcessBackend::LoadModel(
 absl::StatusOr<std::string> ProcessBackend::Run(const JobSpec& spec, const ProgressSink& progress,
                                                 const CancelToken* cancel) {
   v1::WorkerJob job = ToWorkerJob(spec, spec.model_id.empty() ? "" : spec.model_dir);
+  // The job's device slot: a cuda slot's GPU alone, seen as cuda:0; a cpu
+  // slot with no GPU visible (server/device_slots.h).
+  absl::StatusOr<WorkerPlacement> placed = PlaceWorker(spec.device, getenv("CUDA_VISIBLE_DEVICES"));
+  if (!placed.ok()) return placed.status();
+  job.set_device(placed->device);
+  std::vector<std::string> env;
+  if (placed->cuda_visible_devices) env.push_back("CUDA_VISIBLE_DEVICES=" + *placed->cuda_visible_devices);
   if (options_.allow_test_faults) {
     job.set_test_fault(static_cast<v1::WorkerTestFault>(spec.test_fault));
   }
@@ -81,7 +91,7 @@ absl::StatusOr<std::string> ProcessBackend::Run(const JobSpec& spec, const Progr
   limits.max_data_bytes = options_.max_memory_bytes;
   limits.cpu_seconds = 0;     // threads add up CPU seconds; the wall clock is the limit
   limits.max_file_bytes = -1;  // it writes the result, the report and models
-  absl::StatusOr<StartedChild> started = StartSandboxed(WorkerArgs(), limits, true);
+  absl::StatusOr<StartedChild> started = StartSandboxed(WorkerArgs(), limits, true, env);
   if (!started.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot start the worker: ", started.status().message()));
@@ -185,7 +195,17 @@ absl::StatusOr<std::string> ProcessBackend::Run(const JobSpec& spec, const Progr
         absl::StrCat("out of memory (", MemoryLimit(options_.max_memory_bytes), ")"));
   }
   if (reports.has_outcome() && code == 0) {
-    return OutcomeResult(reports.outcome(), MemoryLimit(options_.max_memory_bytes));
+    absl::StatusOr<std::string> result =
+        OutcomeResult(reports.outcome(), MemoryLimit(options_.max_memory_bytes));
+    // The worker names the device it was told (cuda:0); say which slot that is.
+    if (!result.ok() && placed->cuda_visible_devices &&
+        absl::StartsWith(result.status().message(), "device")) {
+      return absl::Status(result.status().code(),
+                          absl::StrCat(result.status().message(), " (job on ", spec.device,
+                                       ": the worker saw CUDA_VISIBLE_DEVICES='",
+                                       *placed->cuda_visible_devices, "')"));
+    }
+    return result;
   }
   return absl::InternalError(
       absl::StrCat("worker exited with code ", code, " without a result", stderr_note));

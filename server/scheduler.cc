@@ -6,6 +6,15 @@
 #include "absl/time/clock.h"
 
 namespace candies::server {
+namespace {
+
+// Without device-slots: `workers` slots of no device of their own.
+std::vector<DeviceSlotGroup> Groups(const SchedulerOptions& options) {
+  if (!options.slots.empty()) return options.slots;
+  return {DeviceSlotGroup{"", std::max(1, options.workers)}};
+}
+
+}  // namespace
 
 const char* FinalStateName(FinalState state) {
   switch (state) {
@@ -18,8 +27,13 @@ const char* FinalStateName(FinalState state) {
 }
 
 Scheduler::Scheduler(SchedulerOptions options, JobBackend* backend, SchedulerListener listener)
-    : options_(options), backend_(backend), listener_(std::move(listener)) {
-  const int n = std::max(1, options_.workers);
+    : options_(options), backend_(backend), listener_(std::move(listener)), pool_(Groups(options_)) {
+  // One thread per slot, so a free thread always finds a free slot.
+  int n = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    n = pool_.size();
+  }
   for (int i = 0; i < n; ++i) workers_.emplace_back([this] { WorkerLoop(); });
   // Watchdog: expires queued jobs and fires the token of running jobs past
   // their deadline (workers are busy inside the backend).
@@ -144,6 +158,11 @@ int Scheduler::running() {
   return static_cast<int>(running_.size());
 }
 
+int Scheduler::slots() {
+  absl::MutexLock lock(&mu_);
+  return pool_.size();
+}
+
 absl::Status Scheduler::Cancel(const std::string& id) {
   bool was_queued = false;
   {
@@ -170,11 +189,12 @@ absl::Status Scheduler::Cancel(const std::string& id) {
 void Scheduler::WorkerLoop() {
   while (true) {
     Entry job;
+    int slot = -1;
     auto cancel = std::make_shared<CancelToken>();
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || !queue_.empty();
+        return stopping_ || (!queue_.empty() && pool_.free() > 0);
       };
       mu_.Await(absl::Condition(&ready));
       if (stopping_) return;
@@ -183,9 +203,12 @@ void Scheduler::WorkerLoop() {
       queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(i));
       last_served_[job.spec.owner] = ++turn_;
       running_[job.spec.id] = Running{cancel, job.deadline, false};
+      slot = pool_.Acquire();
+      if (!pool_.device(slot).empty()) job.spec.device = pool_.device(slot);
     }
+    job.spec.deadline = job.deadline;
     const std::string id = job.spec.id;
-    if (listener_.on_start) listener_.on_start(id);
+    if (listener_.on_start) listener_.on_start(id, job.spec.device);
     const absl::Time t0 = absl::Now();
     ProgressSink sink;
     if (listener_.on_progress) {
@@ -199,6 +222,7 @@ void Scheduler::WorkerLoop() {
       absl::MutexLock lock(&mu_);
       deadline_hit = running_[id].deadline_hit;
       running_.erase(id);
+      pool_.Release(slot);
       stopping = stopping_;
     }
     // Interrupted by Shutdown(): not a final state; the store still says

@@ -1,4 +1,6 @@
-// Runs jobs on N worker threads from a bounded priority queue.
+// Runs jobs from a bounded priority queue on device slots
+// (server/device_slots.h): one worker thread per slot, and each job started
+// takes a free slot and runs on its device until it ends, whichever way.
 //
 // Order: higher priority first; at equal priority, owners take turns
 // (round-robin: the owner served longest ago goes first), and one owner's jobs
@@ -19,11 +21,15 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/backend.h"
+#include "server/device_slots.h"
 
 namespace candies::server {
 
 struct SchedulerOptions {
-  int workers = 1;        // worker threads (jobs running at once)
+  // Jobs running at once per device (config device-slots), taken in this
+  // order. Empty: `workers` slots that leave each job's own device as is.
+  std::vector<DeviceSlotGroup> slots;
+  int workers = 1;        // jobs running at once when `slots` is empty
   int max_queue = 1000;   // queued (not running) jobs; more is RESOURCE_EXHAUSTED
   // How often workers wake to expire queued jobs past their deadline.
   absl::Duration deadline_poll = absl::Milliseconds(50);
@@ -34,7 +40,8 @@ const char* FinalStateName(FinalState state);
 
 // Callbacks, called from worker threads without the scheduler's lock held.
 struct SchedulerListener {
-  std::function<void(const std::string& id)> on_start;
+  // `device`: the device of the slot the job took (JobSpec::device).
+  std::function<void(const std::string& id, const std::string& device)> on_start;
   std::function<void(const std::string& id, const ProgressEvent& event)> on_progress;
   // `result` is the result path on success, the error message otherwise.
   std::function<void(const std::string& id, FinalState state, const std::string& result,
@@ -58,6 +65,7 @@ class Scheduler {
   std::map<std::string, int> QueuePositions();
   int queued();
   int running();
+  int slots();  // jobs that can run at once (all devices)
   // Stops taking jobs, cancels running ones and joins the workers. Queued jobs
   // are left unreported (the store keeps them QUEUED for the next start).
   void Shutdown();
@@ -88,6 +96,7 @@ class Scheduler {
   absl::Mutex mu_;
   std::vector<Entry> queue_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Running> running_ ABSL_GUARDED_BY(mu_);
+  SlotPool pool_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, uint64_t> last_served_ ABSL_GUARDED_BY(mu_);  // owner -> turn
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t turn_ ABSL_GUARDED_BY(mu_) = 0;

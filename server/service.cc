@@ -53,7 +53,7 @@ CandiesService::CandiesService(ServiceOptions options, Store* store, JobBackend*
   tracker_->Attach(scheduler_.get());
   QueryOptions q;
   q.max_page_size = options_.max_page_size;
-  q.workers = options_.scheduler.workers;
+  q.workers = scheduler_->slots();
   q.max_queue = options_.scheduler.max_queue;
   queries_ = std::make_unique<Queries>(q, store_, models_.get(), tracker_.get(), scheduler_.get(),
                                        results_.get());

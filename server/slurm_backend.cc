@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -13,8 +14,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "server/log.h"
 #include "server/run_command.h"
+#include "server/slurm_time.h"
 #include "server/worker_protocol.h"
 
 namespace candies::server {
@@ -120,7 +123,12 @@ std::vector<std::string> SlurmBackend::SbatchArgs(const JobSpec& spec,
   if (!ec) a.push_back(absl::StrCat("--chdir=", cwd.string()));
   if (!options_.partition.empty()) a.push_back("--partition=" + options_.partition);
   if (!options_.account.empty()) a.push_back("--account=" + options_.account);
-  if (!options_.time_limit.empty()) a.push_back("--time=" + options_.time_limit);
+  // The configured limit, or less when the job's deadline comes first.
+  const double remaining = spec.deadline == absl::InfiniteFuture()
+                               ? -1
+                               : std::max(0.0, absl::ToDoubleSeconds(spec.deadline - absl::Now()));
+  const std::string time = SlurmTimeForJob(options_.time_limit, remaining);
+  if (!time.empty()) a.push_back("--time=" + time);
   if (!options_.memory.empty()) a.push_back("--mem=" + options_.memory);
   if (!options_.gres.empty() && spec.device != "cpu") a.push_back("--gres=" + options_.gres);
   a.push_back(absl::StrCat(job_dir, "/", kScriptFile));

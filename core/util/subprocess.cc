@@ -214,16 +214,34 @@ absl::StatusOr<SandboxResult> RunInChild(const std::function<int(int out_fd)>& w
 
 absl::StatusOr<StartedChild> StartSandboxed(const std::vector<std::string>& argv,
                                             const SandboxLimits& limits,
-                                            bool inherit_environment) {
+                                            bool inherit_environment,
+                                            const std::vector<std::string>& set_env) {
   if (argv.empty() || argv[0].empty() || argv[0][0] != '/') {
     return absl::InvalidArgumentError("sandbox: argv[0] must be an absolute path");
   }
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  char* minimal_env[] = {const_cast<char*>("PATH=/usr/bin:/bin"), const_cast<char*>("LC_ALL=C"),
-                         nullptr};
-  char** env = inherit_environment ? environ : minimal_env;
+  // The child's environment, built before fork: the base (inherited or
+  // minimal) without the names set_env replaces, then set_env.
+  std::vector<std::string> base;
+  if (inherit_environment) {
+    for (char** e = environ; *e != nullptr; ++e) base.emplace_back(*e);
+  } else {
+    base = {"PATH=/usr/bin:/bin", "LC_ALL=C"};
+  }
+  auto name = [](const std::string& entry) { return entry.substr(0, entry.find('=')); };
+  std::vector<std::string> env_strings;
+  for (const std::string& e : base) {
+    const bool replaced = std::any_of(set_env.begin(), set_env.end(),
+                                      [&](const std::string& s) { return name(s) == name(e); });
+    if (!replaced) env_strings.push_back(e);
+  }
+  env_strings.insert(env_strings.end(), set_env.begin(), set_env.end());
+  std::vector<char*> env_ptrs;
+  for (const std::string& e : env_strings) env_ptrs.push_back(const_cast<char*>(e.c_str()));
+  env_ptrs.push_back(nullptr);
+  char** env = env_ptrs.data();
   Pipes p;
   if (absl::Status st = MakePipes(&p); !st.ok()) return st;
   if (pipe2(p.in, O_CLOEXEC) != 0) {

@@ -66,9 +66,12 @@ struct StartedChild {
 // child's stdin, stdout and stderr; `limits.wall_seconds` is the caller's to
 // enforce. `inherit_environment`: the child gets this process's environment
 // (CUDA_VISIBLE_DEVICES, OMP_NUM_THREADS, ...) instead of PATH and LC_ALL only.
+// `set_env`: "NAME=value" entries the child gets on top, replacing a variable
+// of the same name ("NAME=" sets it empty).
 absl::StatusOr<StartedChild> StartSandboxed(const std::vector<std::string>& argv,
                                             const SandboxLimits& limits,
-                                            bool inherit_environment);
+                                            bool inherit_environment,
+                                            const std::vector<std::string>& set_env = {});
 
 // SIGKILL to the child's process group and to the child.
 void KillProcessGroup(int pid);

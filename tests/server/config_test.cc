@@ -92,12 +92,56 @@ TEST(ConfigTest, SlurmSettings) {
       {"slurm-time-limit", "1 day"},  {"slurm-partition", "a b"},     {"slurm-partition", ""},
       {"slurm-account", "--qos=x;"},  {"slurm-gres", "gpu:1 --x"},    {"slurm-cpus-per-task", "0"},
       {"slurm-poll-milliseconds", "-5"}, {"slurm-result-wait-seconds", "x"},
+      {"slurm-time-limit", "1:2:3:4"}, {"slurm-time-limit", "1-"},
   };
   for (const auto& [key, value] : bad) {
     auto r = ParseDaemonConfig({std::string("--") + key, value});
     ASSERT_FALSE(r.ok()) << key << "=" << value;
     EXPECT_NE(r.status().message().find(key), absl::string_view::npos) << r.status();
   }
+}
+
+TEST(ConfigTest, DeviceSlots) {
+  // Without device-slots: `workers` slots of `device`, as before.
+  auto c = ParseDaemonConfig({"--workers", "3", "--device", "cuda:1"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->device_slots.empty());
+  EXPECT_EQ(EffectiveDeviceSlots(*c), (std::vector<DeviceSlotGroup>{{"cuda:1", 3}}));
+  c = ParseDaemonConfig({});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(EffectiveDeviceSlots(*c), (std::vector<DeviceSlotGroup>{{"auto", 1}}));
+
+  const std::string path =
+      (std::filesystem::path(::testing::TempDir()) / "candiesd_slots.conf").string();
+  std::ofstream(path) << "device-slots = cuda:0=1, cuda:1=1, cpu=2\n";
+  c = ParseDaemonConfig({"--config", path});
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::vector<DeviceSlotGroup> want = {{"cuda:0", 1}, {"cuda:1", 1}, {"cpu", 2}};
+  EXPECT_EQ(EffectiveDeviceSlots(*c), want);
+
+  // A bad value: the file, the line, the key and the entry.
+  std::ofstream(path) << "# slots\ndevice-slots = cuda:0=1, gpu=2\n";
+  c = ParseDaemonConfig({"--config", path});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find(path + ":2: device-slots: 'gpu=2'"), std::string::npos)
+      << c.status();
+  c = ParseDaemonConfig({"--device-slots", "cpu=0"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("--device-slots: 'cpu=0'"), std::string::npos) << c.status();
+
+  // device-slots replaces workers and device: both set is an error, wherever
+  // each was given.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--device-slots", "cpu=2", "--workers", "2"},
+        std::vector<std::string>{"--device", "cpu", "--device-slots", "cpu=2"}}) {
+    c = ParseDaemonConfig(args);
+    ASSERT_FALSE(c.ok()) << args[0];
+    EXPECT_NE(c.status().message().find("device-slots: replaces"), std::string::npos) << c.status();
+  }
+  std::ofstream(path) << "workers = 4\n";
+  c = ParseDaemonConfig({"--config", path, "--device-slots", "cpu=1"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("replaces workers"), std::string::npos) << c.status();
 }
 
 TEST(ConfigTest, HttpSettings) {

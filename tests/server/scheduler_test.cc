@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <numeric>
+#include <set>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -220,6 +222,193 @@ TEST(SchedulerTest, ShutdownLeavesInterruptedJobUnreported) {
   // and requeues it on the next start.
   EXPECT_EQ(backend.order().size(), 1u);
   EXPECT_EQ(rec.count(), 0u);
+}
+
+
+// Jobs held until released one by one; records where each started and how
+// many ran at once on each device.
+class SlotBackend : public JobBackend {
+ public:
+  absl::StatusOr<std::string> Run(const JobSpec& spec, const ProgressSink&,
+                                  const CancelToken* cancel) override {
+    absl::MutexLock lock(&mu_);
+    started_.push_back(spec.id);
+    device_[spec.id] = spec.device;
+    const int now = ++running_[spec.device];
+    max_[spec.device] = std::max(max_[spec.device], now);
+    auto go = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return released_.count(spec.id) > 0; };
+    while (!go() && !cancel->cancelled()) mu_.AwaitWithTimeout(absl::Condition(&go), absl::Milliseconds(5));
+    --running_[spec.device];
+    if (!go()) return absl::CancelledError("cancelled while held");
+    if (spec.labels_key == "fail") return absl::InternalError("failed as asked");
+    return spec.device;
+  }
+  void Release(const std::string& id) {
+    absl::MutexLock lock(&mu_);
+    released_.insert(id);
+  }
+  // Waits (bounded) until `n` jobs have started.
+  bool WaitStarted(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return started_.size() >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(20));
+  }
+  std::vector<std::string> started() {
+    absl::MutexLock lock(&mu_);
+    return started_;
+  }
+  std::string device(const std::string& id) {
+    absl::MutexLock lock(&mu_);
+    return device_[id];
+  }
+  int max_at_once(const std::string& device) {
+    absl::MutexLock lock(&mu_);
+    return max_[device];
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> started_;
+  std::set<std::string> released_;
+  std::map<std::string, std::string> device_;
+  std::map<std::string, int> running_, max_;
+};
+
+SchedulerOptions Slots(std::vector<DeviceSlotGroup> groups) {
+  SchedulerOptions o;
+  o.slots = std::move(groups);
+  return o;
+}
+
+TEST(SchedulerSlotsTest, NeverMoreJobsOnADeviceThanItsSlots) {
+  SlotBackend backend;
+  Recorder rec;
+  Scheduler sched(Slots({{"cuda:0", 1}, {"cuda:1", 1}, {"cpu", 2}}), &backend, rec.Listener());
+  EXPECT_EQ(sched.slots(), 4);
+  const int n = 12;
+  for (int i = 0; i < n; ++i) {
+    ASSERT_TRUE(sched.Submit(Spec(absl::StrCat("j", i), "u"), 0, absl::InfiniteFuture()).ok());
+  }
+  // All four slots fill, and no more: the fifth job waits.
+  ASSERT_TRUE(backend.WaitStarted(4));
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(backend.started().size(), 4u);
+  EXPECT_EQ(sched.running(), 4);
+  std::map<std::string, int> on;
+  for (const std::string& id : backend.started()) ++on[backend.device(id)];
+  const std::map<std::string, int> want = {{"cpu", 2}, {"cuda:0", 1}, {"cuda:1", 1}};
+  EXPECT_EQ(on, want);
+  // Release in turn; every job ends on the device it started on.
+  for (int i = 0; i < n; ++i) {
+    ASSERT_TRUE(backend.WaitStarted(std::min<size_t>(n, i + 4)));
+    backend.Release(backend.started()[i]);
+  }
+  ASSERT_TRUE(rec.WaitFor(n));
+  for (int i = 0; i < n; ++i) {
+    const std::string id = absl::StrCat("j", i);
+    EXPECT_EQ(rec.Get(id).state, FinalState::kSucceeded);
+    EXPECT_EQ(rec.Get(id).detail, backend.device(id));
+  }
+  EXPECT_EQ(backend.max_at_once("cuda:0"), 1);
+  EXPECT_EQ(backend.max_at_once("cuda:1"), 1);
+  EXPECT_EQ(backend.max_at_once("cpu"), 2);
+}
+
+TEST(SchedulerSlotsTest, SlotComesBackHoweverTheJobEnds) {
+  // One slot: a job that kept it would leave every later job queued.
+  SlotBackend backend;
+  Recorder rec;
+  Scheduler sched(Slots({{"cuda:0", 1}}), &backend, rec.Listener());
+  JobSpec fail = Spec("fail", "u");
+  fail.labels_key = "fail";
+  for (const JobSpec& spec : {Spec("ok", "u"), fail, Spec("cancel", "u"), Spec("held", "u"),
+                              Spec("last", "u")}) {
+    ASSERT_TRUE(sched.Submit(spec, 0, absl::InfiniteFuture()).ok());
+  }
+  backend.Release("ok");
+  backend.Release("fail");
+  ASSERT_TRUE(backend.WaitStarted(3));
+  EXPECT_EQ(backend.started()[2], "cancel");
+  ASSERT_TRUE(sched.Cancel("cancel").ok());
+  ASSERT_TRUE(backend.WaitStarted(4));
+  EXPECT_EQ(backend.started()[3], "held");
+  ASSERT_TRUE(rec.WaitFor(3));
+  // "held" has the slot: "last", free to finish, still waits for it.
+  backend.Release("last");
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(backend.started().size(), 4u);
+  backend.Release("held");
+  ASSERT_TRUE(rec.WaitFor(5));
+  EXPECT_EQ(rec.Get("ok").state, FinalState::kSucceeded);
+  EXPECT_EQ(rec.Get("fail").state, FinalState::kFailed);
+  EXPECT_EQ(rec.Get("cancel").state, FinalState::kCancelled);
+  EXPECT_EQ(rec.Get("held").state, FinalState::kSucceeded);
+  EXPECT_EQ(rec.Get("last").state, FinalState::kSucceeded);
+  EXPECT_EQ(rec.Get("last").detail, "cuda:0");
+  EXPECT_EQ(backend.max_at_once("cuda:0"), 1);
+}
+
+TEST(SchedulerSlotsTest, SlotComesBackAfterADeadline) {
+  SlotBackend backend;
+  Recorder rec;
+  Scheduler sched(Slots({{"cpu", 1}}), &backend, rec.Listener());
+  ASSERT_TRUE(sched.Submit(Spec("late", "u"), 0, absl::Now() + absl::Milliseconds(100)).ok());
+  ASSERT_TRUE(backend.WaitStarted(1));
+  ASSERT_TRUE(sched.Submit(Spec("next", "u"), 0, absl::InfiniteFuture()).ok());
+  backend.Release("next");
+  ASSERT_TRUE(rec.WaitFor(2));
+  EXPECT_EQ(rec.Get("late").state, FinalState::kDeadlineExceeded);
+  EXPECT_EQ(rec.Get("next").state, FinalState::kSucceeded);
+  EXPECT_EQ(rec.Get("next").detail, "cpu");
+}
+
+TEST(SchedulerSlotsTest, PriorityThenRoundRobinAcrossSlots) {
+  SlotBackend backend;
+  Recorder rec;
+  Scheduler sched(Slots({{"cuda:0", 1}, {"cpu", 1}}), &backend, rec.Listener());
+  ASSERT_TRUE(sched.Submit(Spec("x1", "x"), 0, absl::InfiniteFuture()).ok());
+  ASSERT_TRUE(sched.Submit(Spec("x2", "x"), 0, absl::InfiniteFuture()).ok());
+  ASSERT_TRUE(backend.WaitStarted(2));
+  EXPECT_EQ(backend.device("x1"), "cuda:0");  // the first listed slot first
+  EXPECT_EQ(backend.device("x2"), "cpu");
+  for (const char* id : {"a1", "a2", "a3"}) {
+    ASSERT_TRUE(sched.Submit(Spec(id, "alice"), 0, absl::InfiniteFuture()).ok());
+  }
+  for (const char* id : {"b1", "b2"}) {
+    ASSERT_TRUE(sched.Submit(Spec(id, "bob"), 0, absl::InfiniteFuture()).ok());
+  }
+  ASSERT_TRUE(sched.Submit(Spec("urgent", "bob"), 5, absl::InfiniteFuture()).ok());
+  // Free one slot at a time, alternating devices: each start is the next in
+  // queue order, whichever slot freed.
+  std::vector<std::string> freed = {"x2", "x1"};
+  for (size_t k = 0; k < 6; ++k) {
+    backend.Release(freed[k]);
+    ASSERT_TRUE(backend.WaitStarted(3 + k));
+    freed.push_back(backend.started()[2 + k]);
+  }
+  for (const std::string& id : backend.started()) backend.Release(id);
+  ASSERT_TRUE(rec.WaitFor(8));
+  const std::vector<std::string> want = {"x1", "x2", "urgent", "a1", "b1", "a2", "b2", "a3"};
+  EXPECT_EQ(backend.started(), want);
+  EXPECT_EQ(backend.device("urgent"), "cpu");  // x2's slot
+  EXPECT_EQ(backend.device("a1"), "cuda:0");   // x1's slot
+  EXPECT_EQ(backend.max_at_once("cuda:0"), 1);
+  EXPECT_EQ(backend.max_at_once("cpu"), 1);
+}
+
+TEST(SchedulerSlotsTest, WithoutSlotsJobsKeepTheirDevice) {
+  SlotBackend backend;
+  Recorder rec;
+  SchedulerOptions o;
+  o.workers = 2;
+  Scheduler sched(o, &backend, rec.Listener());
+  EXPECT_EQ(sched.slots(), 2);
+  JobSpec spec = Spec("j", "u");
+  spec.device = "cuda:1";
+  backend.Release("j");
+  ASSERT_TRUE(sched.Submit(spec, 0, absl::InfiniteFuture()).ok());
+  ASSERT_TRUE(rec.WaitFor(1));
+  EXPECT_EQ(rec.Get("j").detail, "cuda:1");
 }
 
 }  // namespace

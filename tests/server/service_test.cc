@@ -55,6 +55,9 @@ TEST_F(ServiceTest, UploadSubmitWatchFetch) {
   ASSERT_TRUE(stub_->ListJobs(Ctx().get(), lr, &lresp).ok());
   ASSERT_EQ(lresp.jobs_size(), 1);
   EXPECT_EQ(lresp.jobs(0).owner(), "alice");
+  // Where it ran: the scheduler's slot, here the service's one device (no device-slots).
+  EXPECT_EQ(lresp.jobs(0).device(), "auto");
+  EXPECT_EQ(job.device(), "");  // as submitted: not started yet
 
   // Metrics saw the job, the RPCs and the bytes.
   EXPECT_EQ(MetricValue("candies_jobs_total", {{"kind", "full"}, {"state", "SUCCEEDED"}}), 1);

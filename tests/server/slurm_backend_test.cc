@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "server/worker_protocol.h"
 
 namespace candies::server {
@@ -359,6 +360,39 @@ TEST_F(SlurmBackendTest, SbatchRequestsFromTheOptions) {
   spec.device = "cpu";
   a = backend.SbatchArgs(spec, "/d/job-1");
   EXPECT_FALSE(has("--gres=gpu:1"));
+}
+
+// sbatch's --time: the configured limit, or the time to the job's deadline
+// (rounded up to minutes) when that comes first; each submission as sbatch got it.
+TEST_F(SlurmBackendTest, TimeLimitFromTheJobsDeadline) {
+  options_.time_limit = "1-00:00:00";
+  Ids("101\n102\n103\n104\n");
+  for (const char* id : {"101", "102", "103", "104"}) {
+    State(id, "COMPLETED");
+    Reports(id, Success());
+  }
+  auto run = [&](absl::Duration left) {
+    JobSpec spec = Spec();
+    spec.deadline = left == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + left;
+    SlurmBackend backend(options_, nullptr);
+    absl::StatusOr<std::string> r = backend.Run(spec, nullptr, nullptr);
+    EXPECT_TRUE(r.ok()) << r.status();
+    std::filesystem::remove_all(options_.work_dir);  // the next run submits anew
+  };
+  run(absl::Seconds(150));          // 2.5 minutes left -> 3
+  run(absl::InfiniteDuration());    // no deadline -> the configured day
+  options_.time_limit = "120";
+  run(absl::Hours(3));              // the 120 minutes come first
+  options_.time_limit = "";
+  run(absl::Seconds(30));           // no configured limit, 30 s left -> 1
+  std::istringstream lines(Read(dir_ + "/sbatch.args"));
+  std::vector<std::string> times;
+  for (std::string line; std::getline(lines, line);) {
+    const size_t at = line.find("--time=");
+    times.push_back(at == std::string::npos ? "none" : line.substr(at, line.find(' ', at) - at));
+  }
+  const std::vector<std::string> want = {"--time=3", "--time=1-00:00:00", "--time=120", "--time=1"};
+  EXPECT_EQ(times, want);
 }
 
 TEST_F(SlurmBackendTest, JobFileCarriesTheJobForTheNode) {

@@ -78,7 +78,8 @@ class ServerWorkerTest : public ::testing::Test {
     return o;
   }
 
-  void Start(ProcessBackendOptions options, int workers = 2) {
+  void Start(ProcessBackendOptions options, int workers = 2,
+             std::vector<DeviceSlotGroup> slots = {}) {
     options.worker = SiblingExecutable("candies-worker");
     backend_ = std::make_unique<ProcessBackend>(options, nullptr);
     SchedulerListener l;
@@ -95,6 +96,7 @@ class ServerWorkerTest : public ::testing::Test {
     };
     SchedulerOptions so;
     so.workers = workers;
+    so.slots = std::move(slots);
     scheduler_ = std::make_unique<Scheduler>(so, backend_.get(), l);
   }
 
@@ -166,6 +168,29 @@ TEST_F(ServerWorkerTest, SegfaultFailsItsJobOnly) {
   auto [state, detail] = Wait("crash");
   EXPECT_EQ(state, FinalState::kFailed);
   EXPECT_NE(detail.find("worker killed by signal 11"), std::string::npos) << detail;
+  ExpectClustered("normal");
+}
+
+// A cuda slot where no such GPU is (this machine has none; on a GPU machine
+// physical GPU 7 is rarely there either): the real worker, started with
+// CUDA_VISIBLE_DEVICES=7 and device cuda:0, ends its job FAILED saying so,
+// while the cpu slot's job runs.
+TEST_F(ServerWorkerTest, CudaSlotWithoutThatGpuFailsClearly) {
+  const char* old = getenv("CUDA_VISIBLE_DEVICES");
+  const std::string saved = old == nullptr ? "" : old;
+  unsetenv("CUDA_VISIBLE_DEVICES");
+  Start(ProcessBackendOptions(), 2, {{"cuda:7", 1}, {"cpu", 1}});
+  Submit(Job("gpu"));
+  Submit(Job("normal"));
+  auto [state, detail] = Wait("gpu");
+  if (old != nullptr) setenv("CUDA_VISIBLE_DEVICES", saved.c_str(), 1);
+  EXPECT_EQ(state, FinalState::kFailed);
+  // ResolveDevice's refusal ("this build of LibTorch sees no CUDA device",
+  // or "no CUDA device 0" on a CUDA build), then the slot it was.
+  EXPECT_NE(detail.find("device: "), std::string::npos) << detail;
+  EXPECT_NE(detail.find("CUDA device"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("(job on cuda:7: the worker saw CUDA_VISIBLE_DEVICES='7')"), std::string::npos)
+      << detail;
   ExpectClustered("normal");
 }
 
