@@ -5,6 +5,8 @@
 #   - a job that succeeds, with the same result as a local `candies run`, and
 #     whose Slurm job asked for the configured GPU gres;
 #   - a job cancelled while Slurm runs it: CANCELLED, and scancel'd in Slurm;
+#     its deadline (150 s) gave it a 3-minute Slurm time limit, the other jobs
+#     the configured 10 minutes;
 #   - a job whose worker is killed with SIGKILL on the node: FAILED, with the reason;
 #   - a job whose node goes DOWN under it (NODE_FAIL): submitted again, SUCCEEDED;
 #   - a job running in Slurm across a daemon restart: followed, not resubmitted.
@@ -94,9 +96,9 @@ rna=$(timeout 60 "$cli" upload "$dir/sim/rna.h5ad" --kind rna --server "$addr" 2
 prot=$(timeout 60 "$cli" upload "$dir/sim/protein.h5ad" --kind protein --server "$addr" 2>/dev/null)
 submit() {
   timeout 60 "$cli" submit --mod1 "$rna" --mod2 "$prot" --kind full --n-clusters 4 \
-    --seed "$1" --server "$addr" 2>/dev/null
+    --seed "$@" --server "$addr" 2>/dev/null
 }
-cancelled=$(submit 21)
+cancelled=$(submit 21 --deadline-seconds 150)
 killed=$(submit 22)
 # The Slurm job of a candies job, once Slurm runs it (bounded wait).
 running_slurm_job() {
@@ -116,6 +118,10 @@ running_slurm_job() {
 sid_cancelled=$(running_slurm_job "$cancelled") || fail "cancel: job not running"
 sid_killed=$(running_slurm_job "$killed") || fail "kill: job not running"
 echo "slurm e2e: both running in Slurm (${SECONDS} s)"
+# --time: the deadline's 150 s rounded up to 3 minutes, else slurm-time-limit = 10.
+limit() { scontrol show job -o "$1" | grep -o 'TimeLimit=[^ ]*'; }
+[ "$(limit "$sid_cancelled")" = TimeLimit=00:03:00 ] || fail "job with a deadline: $(limit "$sid_cancelled")"
+[ "$(limit "$sid_killed")" = TimeLimit=00:10:00 ] || fail "job without a deadline: $(limit "$sid_killed")"
 timeout 30 "$cli" cancel "$cancelled" --server "$addr" >/dev/null
 worker=
 for _ in $(seq 1 100); do
