@@ -189,9 +189,9 @@ class User(threading.Thread):
         mod1, mod2, _ = self.rng.choice(self.pairs[:3])
         r = self.rng.random()
         spec = dict(kind="integrate", n_clusters=3, seed=self.rng.randint(0, 3))
-        if r < 0.25:
+        if r < 0.35:
             spec.update(kind="full", save_model=True)
-        elif r < 0.5 and self.models:
+        elif r < 0.6 and self.models:
             spec.update(kind="full", model_id=self.rng.choice(self.models))
         job = self.call("submit", lambda c: c.submit(mod1, mod2, **spec))
         if job is not None:

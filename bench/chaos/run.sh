@@ -39,7 +39,7 @@ load_pid=
 chaos_cleanup() {
   if [ -n "$load_pid" ]; then kill "$load_pid" 2>/dev/null || true; fi
   if [ "$keep" = 1 ]; then
-    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+    if [ -n "$pid" ]; then kill -9 "$pid" 2>/dev/null || true; fi
     echo "chaos: kept $dir"
   else
     _daemon_cleanup
@@ -112,7 +112,7 @@ for round in $(seq 1 "$kills"); do
   if [ $r -lt 20 ]; then moment=transfer timeout=15000
   elif [ $r -lt 50 ]; then moment=job timeout=15000
   elif [ $r -lt 70 ]; then moment=result timeout=25000
-  elif [ $r -lt 80 ]; then moment=model timeout=25000
+  elif [ $r -lt 80 ]; then moment=model timeout=60000  # a saving job trains ~17 s, more under load
   else moment=random timeout=0
   fi
   if [ "$moment" = random ] || ! wait_for "$moment" "$timeout"; then
