@@ -32,10 +32,14 @@ int64_t CurrentAddressSpace() {
 
 // In the child, before exec or work: only async-signal-safe calls.
 // `in_fd` < 0: stdin is /dev/null.
-void LimitChild(const SandboxLimits& limits, int64_t inherited_bytes, int in_fd, int out_fd,
-                int err_fd) {
+// `parent`: the forking process's pid, taken before fork().
+void LimitChild(pid_t parent, const SandboxLimits& limits, int64_t inherited_bytes, int in_fd,
+                int out_fd, int err_fd) {
   setpgid(0, 0);  // its own process group, so a timeout kills what it spawned
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // The parent may have died between fork() and prctl(): then no signal will
+  // come, and the child must not outlive it (a restarted daemon reruns its job).
+  if (getppid() != parent) _exit(137);
   prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   rlimit r;
   if (limits.max_memory_bytes > 0) {
@@ -177,10 +181,11 @@ absl::StatusOr<SandboxResult> RunSandboxed(const std::vector<std::string>& argv,
   Pipes p;
   absl::Status st = MakePipes(&p);
   if (!st.ok()) return st;
+  const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) return absl::InternalError(absl::StrCat("sandbox: fork: ", std::strerror(errno)));
   if (pid == 0) {
-    LimitChild(limits, 0, -1, p.out[1], p.err[1]);
+    LimitChild(parent, limits, 0, -1, p.out[1], p.err[1]);
     execve(args[0], args.data(), env);
     const char msg[] = "sandbox: exec failed\n";
     ssize_t ignored = write(2, msg, sizeof(msg) - 1);
@@ -201,10 +206,11 @@ absl::StatusOr<SandboxResult> RunInChild(const std::function<int(int out_fd)>& w
   if (!st.ok()) return st;
   const int64_t inherited = CurrentAddressSpace();
   std::fflush(nullptr);  // the child must not flush the parent's buffered output again
+  const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) return absl::InternalError(absl::StrCat("sandbox: fork: ", std::strerror(errno)));
   if (pid == 0) {
-    LimitChild(limits, inherited, -1, p.out[1], p.err[1]);
+    LimitChild(parent, limits, inherited, -1, p.out[1], p.err[1]);
     int rc = work(1);
     std::fflush(nullptr);
     _exit(rc);
@@ -247,10 +253,11 @@ absl::StatusOr<StartedChild> StartSandboxed(const std::vector<std::string>& argv
   if (pipe2(p.in, O_CLOEXEC) != 0) {
     return absl::InternalError(absl::StrCat("sandbox: pipe: ", std::strerror(errno)));
   }
+  const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) return absl::InternalError(absl::StrCat("sandbox: fork: ", std::strerror(errno)));
   if (pid == 0) {
-    LimitChild(limits, 0, p.in[0], p.out[1], p.err[1]);
+    LimitChild(parent, limits, 0, p.in[0], p.out[1], p.err[1]);
     execve(args[0], args.data(), env);
     const char msg[] = "sandbox: exec failed\n";
     ssize_t ignored = write(2, msg, sizeof(msg) - 1);
