@@ -237,7 +237,12 @@ absl::Status CandiesService::UploadImpl(const Principal& who, grpc::ServerContex
           ValidateInSandbox(store_->DatasetPath(d.id()), options_.validation);
       !v.ok()) {
     (void)store_->DeleteDataset(d.id());
-    return v.status();
+    // The validator names the stored file; the client is told of "upload"
+    // only, never the data dir's layout.
+    const std::string stored = store_->DatasetPath(d.id());
+    std::string msg(v.status().message());
+    if (msg.rfind(stored, 0) == 0) msg = "upload" + msg.substr(stored.size());
+    return absl::Status(v.status().code(), msg);
   }
   metrics_->BytesUploaded(static_cast<double>(a.wire_bytes));
   *out = d;

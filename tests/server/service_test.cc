@@ -230,6 +230,21 @@ TEST_F(ServiceTest, RegisteringACrashingFileLeavesTheDaemonUp) {
   EXPECT_EQ(list.datasets_size(), 0);
 }
 
+// The stored file of an upload is validated in the sandbox; a refusal named
+// the server-side path of that file (found by bench/chaos). It names "upload".
+class TightValidationTest : public ServiceTest {
+  void Configure(ServiceOptions& o) override { o.validation.read.max_elements = 2; }
+};
+
+TEST_F(TightValidationTest, ARefusedUploadDoesNotTellTheServerPath) {
+  v1::Dataset d;
+  grpc::Status s = Upload(5, 3, &d);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_EQ(s.error_message().rfind("upload", 0), 0u) << s.error_message();
+  EXPECT_EQ(s.error_message().find(dir_), std::string::npos) << s.error_message();
+  EXPECT_EQ(s.error_message().find(".h5ad"), std::string::npos) << s.error_message();
+}
+
 // The quota was checked when the stream began (stored bytes only) and again
 // after the whole body was in memory: concurrent uploads could together pass
 // it. Now the declared size is reserved at the header, atomically.
