@@ -9,7 +9,7 @@
 //                  [--integration-epochs E] [--gae-epochs E] [--smooth-hops H]
 //                  [--full 0|1] [--noden 0|1] [--high-input auto|features|embedding|smoothed]
 //                  [--min-morans-i I] [--auto-smooth 0|1] [--min-agreement A]
-//                  [--selection 0|1]
+//                  [--selection 0|1] [--max-auto-hops H]
 //
 // Columns (ARI against the family's domains, project ARI = scikit-learn's):
 //   full      candies, fast preset, kind full (denoise + integrate)
@@ -379,6 +379,7 @@ int Main(int argc, char** argv) {
     else if (a == "--smooth-hops") st.base.joint_smoothing_hops = std::atoll(next().c_str());
     else if (a == "--auto-smooth") st.base.joint_smoothing_auto = next() != "0";
     else if (a == "--min-agreement") st.base.joint_smoothing_min_agreement = std::atof(next().c_str());
+    else if (a == "--max-auto-hops") st.base.joint_smoothing_max_auto_hops = std::atoll(next().c_str());
     else if (a == "--cluster") {
       auto m = ParseClusterMethod(next());
       if (!m.ok()) { std::fprintf(stderr, "%s\n", std::string(m.status().message()).c_str()); return 2; }
